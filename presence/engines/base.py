@@ -164,6 +164,7 @@ class Engine(abc.ABC):
 
     async def start(self) -> None:
         """Load shared resources (models); called once before the first session."""
+        return None
 
     @abc.abstractmethod
     async def open_session(self, options: SessionOptions) -> EngineSession:
@@ -171,3 +172,4 @@ class Engine(abc.ABC):
 
     async def stop(self) -> None:
         """Release shared resources; called at server shutdown."""
+        return None

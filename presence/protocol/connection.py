@@ -13,7 +13,7 @@ from enum import Enum
 from typing import Final
 
 from presence.protocol.errors import UnexpectedFrame, WrongDirection
-from presence.protocol.frames import Frame, FrameType, decode, encode, FRAME_TYPE_OF
+from presence.protocol.frames import FRAME_TYPE_OF, Frame, FrameType, decode, encode
 
 
 class Role(Enum):
@@ -43,6 +43,7 @@ SENT_BY: Final[dict[Role, frozenset[FrameType]]] = {
 }
 
 HELLO_OF: Final = {Role.CLIENT: FrameType.CLIENT_HELLO, Role.SERVER: FrameType.SERVER_HELLO}
+
 
 #: (state, frame type received) → next state; a pair not in the table is an UnexpectedFrame.
 #: Built for the receiving side: its peer's hello opens the connection.
