@@ -1,1 +1,33 @@
-"""presence.engines"""
+"""Reasoning engines behind one interface (``base.Engine``), loaded by name on demand.
+
+Each engine module exposes ``create_engine(settings) -> Engine``; heavy imports (models,
+cloud SDKs) happen only when that engine is chosen.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Final
+
+from presence.config import Settings
+from presence.engines.base import Engine
+
+ENGINES: Final = {
+    "scripted": "presence.engines.scripted",
+    "local": "presence.engines.local",
+    "gemini": "presence.engines.gemini",
+    "openai": "presence.engines.openai_realtime",
+}
+
+
+class UnknownEngine(ValueError):
+    """The configured engine name is not one of ``ENGINES``."""
+
+
+def create_engine(settings: Settings) -> Engine:
+    module_name = ENGINES.get(settings.engine)
+    if module_name is None:
+        raise UnknownEngine(f"unknown engine {settings.engine!r}; choose one of {', '.join(ENGINES)}")
+    module = importlib.import_module(module_name)
+    engine: Engine = module.create_engine(settings)
+    return engine

@@ -1,0 +1,69 @@
+"""PCM conversions and resampling: the only place sample formats change.
+
+Inside presence, audio is mono float32 in [-1, 1]; on the wire it is little-endian s16 (or
+Opus). Resampling is polyphase (scipy), exact for the rational ratios used here.
+"""
+
+from __future__ import annotations
+
+from math import gcd
+
+import numpy as np
+import numpy.typing as npt
+from scipy.signal import resample_poly
+
+Float32 = npt.NDArray[np.float32]
+
+
+def s16le_to_float(data: bytes) -> Float32:
+    """Little-endian int16 bytes → float32 in [-1, 1); an odd trailing byte is an error."""
+    if len(data) % 2:
+        raise ValueError("s16le audio must have an even number of bytes")
+    return (np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0).astype(np.float32)
+
+
+def float_to_s16le(samples: npt.NDArray[np.floating]) -> bytes:
+    """float → int16 bytes, clipping out-of-range values and mapping NaN to 0."""
+    clean = np.nan_to_num(np.asarray(samples, dtype=np.float32), nan=0.0, posinf=1.0, neginf=-1.0)
+    return (np.clip(clean, -1.0, 32767 / 32768) * 32768.0).round().astype("<i2").tobytes()
+
+
+def resample(samples: npt.NDArray[np.floating], from_hz: int, to_hz: int) -> Float32:
+    """One-shot resampling of a whole signal (files, tests). Streams use ``StreamResampler``."""
+    if from_hz == to_hz:
+        return np.asarray(samples, dtype=np.float32)
+    g = gcd(from_hz, to_hz)
+    return np.asarray(resample_poly(samples, to_hz // g, from_hz // g), dtype=np.float32)
+
+
+class StreamResampler:
+    """Chunk-by-chunk resampling with no seams: keeps the filter's history between chunks.
+
+    Output is delayed by a fixed ``delay_samples`` (at the output rate), which callers subtract
+    when they stamp timestamps. Implemented as overlap-save around ``resample_poly``.
+    """
+
+    def __init__(self, from_hz: int, to_hz: int, history_in: int = 64) -> None:
+        g = gcd(from_hz, to_hz)
+        self.up, self.down = to_hz // g, from_hz // g
+        self.from_hz, self.to_hz = from_hz, to_hz
+        # History must be a multiple of `down` so output samples stay on the same grid.
+        self.history = -(-history_in // self.down) * self.down
+        self._tail = np.zeros(self.history, dtype=np.float32)
+        self._pending = np.zeros(0, dtype=np.float32)
+        self.delay_samples = self.history * self.up // self.down // 2
+
+    def process(self, chunk: npt.NDArray[np.floating]) -> Float32:
+        if self.up == self.down:
+            return np.asarray(chunk, dtype=np.float32)
+        data = np.concatenate([self._pending, np.asarray(chunk, dtype=np.float32)])
+        usable = len(data) // self.down * self.down
+        self._pending = data[usable:]
+        if usable == 0:
+            return np.zeros(0, dtype=np.float32)
+        block = np.concatenate([self._tail, data[:usable]])
+        out = resample_poly(block, self.up, self.down)
+        skip_head = self.history * self.up // self.down // 2
+        keep = usable * self.up // self.down
+        self._tail = block[-self.history :]
+        return np.asarray(out[skip_head : skip_head + keep], dtype=np.float32)

@@ -1,0 +1,65 @@
+"""Settings: every knob has a CLI flag and a ``PRESENCE_*`` environment variable.
+
+Engine-specific settings live here too, so ``presence serve --help`` documents everything.
+Secrets (API keys) are read from the environment only and never printed.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EngineName = Literal["local", "scripted", "gemini", "openai"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PRESENCE_", extra="ignore")
+
+    # server
+    host: str = "127.0.0.1"
+    port: int = 8080
+    engine: EngineName = "local"
+    max_sessions: int = Field(200, description="refuse new sessions past this (close 1013)")
+    send_queue_frames: int = Field(512, description="per-session bounded send queue; overflow closes with 4008")
+    idle_timeout_s: float = Field(120.0, description="close a session that sends nothing for this long")
+    output_sample_rate: int = 24_000
+    animation_fps: int = 60
+    max_lead_ms: int = Field(1000, description="how far ahead of real time reply audio may be sent")
+    log_level: str = "info"
+
+    # turn-taking
+    vad: Literal["silero", "energy"] = "silero"
+    speculate_ms: int = 96
+    confirm_ms: int = 320
+    min_barge_in_ms: int = 200
+
+    # conversation
+    persona: str = Field(
+        "You are a friendly concierge. Answer in one or two short sentences.",
+        description="system prompt for engines that take one",
+    )
+
+    # scripted engine
+    scripted_think_ms: int = 0
+    scripted_reply: str = "Hello! This is a scripted reply."
+    scripted_reply_ms: int = 1200
+    scripted_chunk_ms: int = 20
+
+    # local engine
+    llm_url: str | None = Field(None, description="OpenAI-compatible chat endpoint instead of the embedded LLM")
+    llm_model: str = "smollm2"
+    llm_api_key: SecretStr | None = None
+    voice: str = "en-us"
+    tts_rate_wpm: int = 175
+    tts_pitch: int = 50
+
+    # cloud engines (keys come from GEMINI_API_KEY / GOOGLE_API_KEY / OPENAI_API_KEY)
+    gemini_model: str = "gemini-2.5-flash-native-audio-preview-09-2025"
+    gemini_voice: str = "Puck"
+    gemini_turns: Literal["presence", "model"] = "presence"
+    gemini_base_url: str | None = None
+    openai_model: str = "gpt-realtime"
+    openai_voice: str = "alloy"
+    openai_base_url: str | None = None
