@@ -67,3 +67,13 @@ class StreamResampler:
         keep = usable * self.up // self.down
         self._tail = block[-self.history :]
         return np.asarray(out[skip_head : skip_head + keep], dtype=np.float32)
+
+    def flush(self) -> Float32:
+        """End of stream: the last ``delay_samples`` still held by the filter (plus any
+        input that did not fill a whole resampling period)."""
+        if self.up == self.down:
+            return np.zeros(0, dtype=np.float32)
+        pending = len(self._pending)
+        out = self.process(np.zeros(self.history + (-pending % self.down), dtype=np.float32))
+        wanted = self.delay_samples + pending * self.up // self.down
+        return out[:wanted]

@@ -5,8 +5,10 @@ Out: one async stream of typed outputs (audio chunks with optional phoneme timin
 transcripts, gesture hints, end of reply, errors). Adding an engine never touches the session.
 
 Replies are keyed by ``turn_id``. A reply may start speculatively at ``USER_PAUSED``; the
-session holds its output until ``TURN_CONFIRMED`` and the engine must cancel it (and emit
-nothing more for that turn) on ``TURN_ABANDONED``.
+session holds its output until ``TURN_CONFIRMED``. On ``TURN_ABANDONED`` the engine cancels
+the speculation *before* ``turn_event`` returns: from then on nothing of it may be emitted
+(purge queued outputs too). The user's turn goes on under the same ``turn_id``; a later
+``USER_PAUSED`` for it starts a fresh speculation over everything heard so far.
 """
 
 from __future__ import annotations

@@ -1,0 +1,126 @@
+"""``presence serve | talk | bench``: the command line.
+
+``serve`` takes one flag per ``Settings`` field (``--confirm-ms 300``); each also reads from
+``PRESENCE_<FIELD>`` in the environment, and a flag wins over the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from presence.config import Settings
+
+
+def _field_type(annotation: Any) -> tuple[Any, list[str] | None]:
+    """(argparse type, choices) for a Settings annotation."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return str, [str(a) for a in typing.get_args(annotation)]
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _field_type(inner[0]) if inner else (str, None)
+    if annotation in (int, float, str):
+        return annotation, None
+    if annotation is SecretStr:
+        return None, None  # secrets come from the environment only
+    return str, None
+
+
+def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    for name, info in Settings.model_fields.items():
+        kind, choices = _field_type(info.annotation)
+        if kind is None:
+            continue
+        flag = "--" + name.replace("_", "-")
+        help_text = (info.description or "").strip()
+        default_text = f"default {info.default!r}; env PRESENCE_{name.upper()}"
+        parser.add_argument(
+            flag,
+            dest=name,
+            type=kind,
+            choices=choices,
+            default=argparse.SUPPRESS,
+            help=f"{help_text} ({default_text})" if help_text else default_text,
+        )
+
+
+def _settings_from(args: argparse.Namespace) -> Settings:
+    overrides = {name: getattr(args, name) for name in Settings.model_fields if hasattr(args, name)}
+    return Settings(**overrides)
+
+
+def serve(settings: Settings) -> int:
+    from presence.server.app import Server, create_app, uvicorn_config
+
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(settings)
+    config = uvicorn_config(app, settings)
+    server = Server(config, app.state.hub)
+    url = f"http://{settings.host}:{settings.port}/"
+    print(f"presence: engine '{settings.engine}' — open {url} and allow the microphone", flush=True)
+    server.run()
+    return 0
+
+
+def talk(args: argparse.Namespace) -> int:
+    from presence.client.talk import WavError, print_turns
+    from presence.client.talk import talk as run_talk
+
+    try:
+        result = asyncio.run(run_talk(args.url, Path(args.wav), Path(args.out) if args.out else None, args.settle))
+    except WavError as exc:
+        print(f"presence talk: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"presence talk: cannot reach {args.url}: {exc}", file=sys.stderr)
+        return 1
+    print_turns(result)
+    if not result.turns:
+        print("presence talk: no turn completed (was there speech in the file?)", file=sys.stderr)
+        return 1
+    if args.out:
+        print(f"wrote {args.out}/reply.wav, animation.jsonl and turns.json")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="presence", description="Real-time talking-avatar agents.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve_parser = sub.add_parser("serve", help="run the server (web client at /, WebSocket at /v1/session)")
+    _add_settings_flags(serve_parser)
+
+    talk_parser = sub.add_parser("talk", help="speak a WAV file to a server and save the reply")
+    talk_parser.add_argument("wav", help="a PCM WAV file, any common rate; channels are mixed down")
+    talk_parser.add_argument("--url", default="ws://127.0.0.1:8080/v1/session")
+    talk_parser.add_argument("--out", help="directory for reply.wav, animation.jsonl, turns.json")
+    talk_parser.add_argument("--settle", type=float, default=20.0, help="seconds to wait for replies after the file")
+
+    bench_parser = sub.add_parser("bench", help="run a benchmark suite (presence bench SUITE --help)")
+    bench_parser.add_argument("suite", help="overhead, lipsync, endpointing, engine, cloud, g2g, scale, pipecat ...")
+    bench_parser.add_argument("rest", nargs=argparse.REMAINDER, help="the suite's own options (--quick, --json PATH)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return serve(_settings_from(args))
+    if args.command == "talk":
+        return talk(args)
+    from presence.bench import run
+
+    return run(args.suite, args.rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

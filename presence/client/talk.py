@@ -1,0 +1,178 @@
+"""``presence talk FILE.wav``: speak a WAV file to a server in real time, save what comes back.
+
+Writes DIR/reply.wav (reply audio as heard, on the output timeline), DIR/animation.jsonl
+(one animation frame a line) and DIR/turns.json (per turn: transcripts, the server's
+timestamps and the latencies this client measured), and prints a line per turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from presence.audio.pcm import float_to_s16le, resample
+from presence.client.connection import INPUT_RATE, PresenceClient, animation_rows, render_timeline
+
+FRAME_MS = 20
+
+
+class WavError(ValueError):
+    """The file is not a PCM WAV this client can read."""
+
+
+def read_wav(path: Path) -> tuple[np.ndarray, int]:
+    """Mono float32 and its rate from an 8/16/24/32-bit PCM WAV (channels are averaged)."""
+    try:
+        with wave.open(str(path), "rb") as wav:
+            rate, width, channels = wav.getframerate(), wav.getsampwidth(), wav.getnchannels()
+            data = wav.readframes(wav.getnframes())
+    except (wave.Error, EOFError) as exc:
+        raise WavError(f"{path}: not a PCM WAV file ({exc})") from None
+    if width == 1:
+        samples = (np.frombuffer(data, dtype=np.uint8).astype(np.float32) - 128) / 128
+    elif width == 2:
+        samples = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768
+    elif width == 3:
+        raw = np.frombuffer(data, dtype=np.uint8).reshape(-1, 3)
+        ints = (raw[:, 0].astype(np.int32) | raw[:, 1].astype(np.int32) << 8 | raw[:, 2].astype(np.int32) << 16) << 8
+        samples = ints.astype(np.float32) / 2**31
+    elif width == 4:
+        samples = np.frombuffer(data, dtype="<i4").astype(np.float32) / 2**31
+    else:
+        raise WavError(f"{path}: {width * 8}-bit samples are not supported")
+    if channels > 1:
+        samples = samples.reshape(-1, channels).mean(axis=1)
+    return samples.astype(np.float32), rate
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(float_to_s16le(samples))
+
+
+@dataclass(frozen=True, slots=True)
+class TalkResult:
+    turns: list[dict[str, Any]]
+    out_dir: Path | None
+    close_code: int | None
+
+
+async def stream_file(
+    client: PresenceClient, samples16k: np.ndarray, tail_silence_s: float = 1.0, settle_s: float = 20.0
+) -> None:
+    """Send the audio in real time, then silence until the conversation settles or time runs out."""
+    frame = INPUT_RATE * FRAME_MS // 1000
+    padded = np.concatenate([samples16k, np.zeros(int(tail_silence_s * INPUT_RATE), dtype=np.float32)])
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    n = 0
+    for n, offset in enumerate(range(0, len(padded), frame)):
+        await _sleep_until(loop, start + n * FRAME_MS / 1000)
+        await client.send_audio(padded[offset : offset + frame])
+    # Keep the line alive with silence until every started turn has finished.
+    deadline = loop.time() + settle_s
+    silence = np.zeros(frame, dtype=np.float32)
+    while loop.time() < deadline and not _settled(client):
+        n += 1
+        await _sleep_until(loop, start + n * FRAME_MS / 1000)
+        await client.send_audio(silence)
+
+
+def _settled(client: PresenceClient) -> bool:
+    states = client.received.events_of("turn")
+    started = {body["turn_id"] for body in states if body["state"] == "user_speaking"}
+    finished = {body["turn_id"] for body in client.received.events_of("metrics")}
+    return bool(started) and started <= finished and states[-1]["state"] == "listening"
+
+
+async def _sleep_until(loop: asyncio.AbstractEventLoop, when: float) -> None:
+    delay = when - loop.time()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+def turn_summaries(client: PresenceClient) -> list[dict[str, Any]]:
+    """Server metrics per turn plus what this client measured on its own clock."""
+    first_audio_at: dict[int, float] = {}
+    for at, frame in client.received.audio:
+        for body in client.received.events_of("metrics"):
+            start = body.get("reply_start_sample")
+            if start is not None and frame.timestamp == start and body["turn_id"] not in first_audio_at:
+                first_audio_at[body["turn_id"]] = at
+    summaries = []
+    for body in client.received.events_of("metrics"):
+        turn = dict(body)
+        end_sample = body.get("speech_end_sample")
+        sent = client.sent_time_of(end_sample) if end_sample is not None else None
+        got = first_audio_at.get(body["turn_id"])
+        turn["client_speech_end_to_first_audio_ms"] = (
+            round((got - sent) * 1000, 3) if got is not None and sent is not None else None
+        )
+        summaries.append(turn)
+    return summaries
+
+
+async def talk(url: str, wav_path: Path, out_dir: Path | None, settle_s: float = 20.0) -> TalkResult:
+    samples, rate = read_wav(wav_path)
+    samples16k = resample(samples, rate, INPUT_RATE)
+    client = PresenceClient(url)
+    await client.connect()
+    started = time.monotonic()
+    try:
+        await stream_file(client, samples16k, settle_s=settle_s)
+    finally:
+        await client.close()
+    turns = turn_summaries(client)
+    if out_dir is not None:
+        save_outputs(client, out_dir, turns, round(time.monotonic() - started, 3))
+    return TalkResult(turns, out_dir, client.close_code)
+
+
+def save_outputs(client: PresenceClient, out_dir: Path, turns: list[dict[str, Any]], duration_s: float) -> None:
+    """reply.wav, animation.jsonl and turns.json, as documented in the module docstring."""
+    assert client.agreement is not None
+    rate = client.agreement.audio_out.sample_rate
+    out_dir.mkdir(parents=True, exist_ok=True)
+    audio, _ = render_timeline(client.received, rate)
+    write_wav(out_dir / "reply.wav", audio, rate)
+    with (out_dir / "animation.jsonl").open("w") as fh:
+        for row in animation_rows(client.received):
+            row["t"] = round(row["t_samples"] / rate, 5)
+            fh.write(json.dumps(row) + "\n")
+    transcripts = [body for body in client.received.events_of("transcript") if body.get("final")]
+    summary = {
+        "session_id": client.agreement.session_id,
+        "engine": client.agreement.engine,
+        "turns": turns,
+        "transcripts": transcripts,
+        "duration_s": duration_s,
+    }
+    (out_dir / "turns.json").write_text(json.dumps(summary, indent=2))
+
+
+def _ms(turn: dict[str, Any], key: str) -> str:
+    value = turn.get(key)
+    return "—" if value is None else f"{value:.0f} ms"
+
+
+def print_turns(result: TalkResult) -> None:
+    for turn in result.turns:
+        print(
+            f"turn {turn['turn_id']}: confirmed {_ms(turn, 'turn_confirmed_ms')}, "
+            f"engine audio {_ms(turn, 'engine_first_audio_ms')}, "
+            f"first audio sent {_ms(turn, 'first_audio_sent_ms')} after the last speech arrived; "
+            f"speech end → first audio at this client {_ms(turn, 'client_speech_end_to_first_audio_ms')}"
+            + (" (interrupted)" if turn.get("interrupted") else "")
+        )
+        if turn.get("agent_text"):
+            print(f"    agent: {turn['agent_text']}")

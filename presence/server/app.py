@@ -1,0 +1,189 @@
+"""The ASGI app: static web client, health, metrics and the session WebSocket.
+
+``create_app`` wires settings, one engine and the transports together; it decides nothing
+about media. ``Server`` is uvicorn's server with one change: on shutdown it closes sessions
+with 1001 (going away) before uvicorn would drop them with 1012.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import logging
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket
+
+from presence.audio.vad import EnergyVad, VoiceActivityDetector
+from presence.config import Settings
+from presence.engines import create_engine
+from presence.engines.base import Engine, SessionOptions
+from presence.lipsync.base import Animator, EnergyAnimator
+from presence.protocol.errors import CloseCode
+from presence.protocol.frames import Frame
+from presence.protocol.hello import OPUS, OPUS_SAMPLE_RATE, PCM_S16LE, Agreement, AudioFormat, ServerCapabilities
+from presence.server.metrics import Metrics
+from presence.server.transport import Transport, TransportConfig
+from presence.session.session import Session, SessionConfig
+from presence.session.turns import TurnConfig
+
+log = logging.getLogger(__name__)
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+
+def server_capabilities(settings: Settings) -> ServerCapabilities:
+    pcm_in = tuple(AudioFormat(PCM_S16LE, rate) for rate in (16_000, 24_000, 48_000, 8_000, 44_100, 32_000))
+    opus_in = (AudioFormat(OPUS, OPUS_SAMPLE_RATE),) if _opus_available() else ()
+    return ServerCapabilities(
+        audio_in=pcm_in + opus_in,
+        audio_out=(AudioFormat(PCM_S16LE, settings.output_sample_rate),),
+        weight_sets=("oculus15",),
+        animation_fps=settings.animation_fps,
+    )
+
+
+def _opus_available() -> bool:
+    """Opus input needs the PyAV-based decoder module; offer it only when it is installed."""
+    return importlib.util.find_spec("presence.audio.opus") is not None
+
+
+def make_vad(settings: Settings) -> VoiceActivityDetector:
+    if settings.vad == "energy":
+        return EnergyVad()
+    from presence.audio import vad as vad_module
+
+    silero = getattr(vad_module, "SileroVad", None)
+    if silero is None:
+        raise RuntimeError("the Silero VAD is not available in this build; use --vad energy")
+    detector: VoiceActivityDetector = silero()
+    return detector
+
+
+class Hub:
+    """Everything shared by the sessions of one app: the engine, metrics, open transports."""
+
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.metrics = Metrics()
+        self.transports: set[Transport] = set()
+        self.caps = server_capabilities(settings)
+        self.transport_config = TransportConfig(
+            send_queue_frames=settings.send_queue_frames, idle_timeout_s=settings.idle_timeout_s
+        )
+        self.session_config = SessionConfig(
+            output_sample_rate=settings.output_sample_rate,
+            max_lead_ms=settings.max_lead_ms,
+            turns=TurnConfig(
+                speculate_ms=settings.speculate_ms,
+                confirm_ms=settings.confirm_ms,
+                min_barge_in_ms=settings.min_barge_in_ms,
+            ),
+        )
+
+    def make_animator(self) -> Animator:
+        return EnergyAnimator(self.settings.output_sample_rate, self.settings.animation_fps)
+
+    async def make_session(self, agreement: Agreement, send: Callable[[Frame], None]) -> Session:
+        engine_session = await self.engine.open_session(
+            SessionOptions(session_id=agreement.session_id, persona=self.settings.persona)
+        )
+        return Session(
+            agreement,
+            engine_session,
+            send,
+            vad=make_vad(self.settings),
+            make_animator=self.make_animator,
+            config=self.session_config,
+            on_turn_end=self.metrics.observe_turn,
+        )
+
+    async def serve_websocket(self, websocket: WebSocket) -> None:
+        if len(self.transports) >= self.settings.max_sessions:
+            await websocket.accept()
+            await websocket.close(CloseCode.TRY_AGAIN_LATER, "server is at its session limit")
+            return
+        transport = Transport(
+            websocket, self.caps, self.engine.name, self.make_session, self.metrics, self.transport_config
+        )
+        self.transports.add(transport)
+        try:
+            await transport.run()
+        finally:
+            self.transports.discard(transport)
+
+    async def going_away(self, timeout_s: float = 2.0) -> None:
+        """Graceful shutdown: close every session with 1001 and wait briefly for them."""
+        transports = list(self.transports)
+        for transport in transports:
+            transport.request_close(CloseCode.GOING_AWAY, "server is shutting down")
+        if transports:
+            await asyncio.wait([asyncio.create_task(t.finished.wait()) for t in transports], timeout=timeout_s)
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Starlette:
+    settings = settings or Settings()
+    hub = Hub(settings, engine or create_engine(settings))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await hub.engine.start()
+        try:
+            yield
+        finally:
+            await hub.going_away()
+            await hub.engine.stop()
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "engine": hub.engine.name, "sessions": len(hub.transports)})
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(hub.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    routes: list[Any] = [
+        Route("/healthz", healthz),
+        Route("/metrics", metrics),
+        WebSocketRoute("/v1/session", hub.serve_websocket),
+        Mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web"),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.hub = hub
+    return app
+
+
+class Server(uvicorn.Server):
+    """uvicorn.Server that says goodbye properly: 1001 to every session before shutdown."""
+
+    def __init__(self, config: uvicorn.Config, hub: Hub) -> None:
+        super().__init__(config)
+        self.hub = hub
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        await self.hub.going_away()
+        await super().shutdown(sockets)
+
+
+def uvicorn_config(app: Starlette, settings: Settings, **overrides: Any) -> uvicorn.Config:
+    from presence.protocol.frames import MAX_FRAME_BYTES
+
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "ws_max_size": MAX_FRAME_BYTES,  # bigger messages are refused by the WebSocket layer (1009)
+        "ws_ping_interval": 20.0,
+        "lifespan": "on",
+    }
+    options.update(overrides)
+    return uvicorn.Config(app, **options)

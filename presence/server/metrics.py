@@ -1,0 +1,58 @@
+"""Prometheus metrics for one app instance, on its own registry (so tests can run many apps)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from presence.session.records import TurnRecord
+
+_LATENCY_BUCKETS_S = (0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.sessions_active = Gauge("presence_sessions_active", "Open sessions", registry=r)
+        self.sessions_closed = Counter(
+            "presence_sessions_closed", "Closed sessions by close code", ["code"], registry=r
+        )
+        self.frames_in = Counter("presence_frames_in", "Frames received", ["type"], registry=r)
+        self.frames_out = Counter("presence_frames_out", "Frames sent", ["type"], registry=r)
+        self.bytes_in = Counter("presence_bytes_in", "Bytes received", registry=r)
+        self.bytes_out = Counter("presence_bytes_out", "Bytes sent", registry=r)
+        self.turns = Counter("presence_turns", "Finished turns by outcome", ["outcome"], registry=r)
+        self.abandoned_speculations = Counter(
+            "presence_abandoned_speculations", "Speculative replies dropped because the user went on", registry=r
+        )
+        self.confirm_delay = Histogram(
+            "presence_turn_confirm_delay_seconds",
+            "Last user speech received → turn confirmed",
+            buckets=_LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.first_audio = Histogram(
+            "presence_turn_first_audio_seconds",
+            "Last user speech received → first reply audio frame sent",
+            buckets=_LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.overhead = Histogram(
+            "presence_turn_overhead_seconds",
+            "Reply releasable (confirmed and engine audio ready) → first audio frame sent",
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1),
+            registry=r,
+        )
+
+    def observe_turn(self, record: TurnRecord) -> None:
+        outcome = "interrupted" if record.interrupted else "error" if record.error else "done"
+        self.turns.labels(outcome=outcome).inc()
+        self.abandoned_speculations.inc(record.abandoned_speculations)
+        origin = record.last_speech_received_s
+        if origin is not None and record.turn_confirmed_s is not None:
+            self.confirm_delay.observe(max(0.0, record.turn_confirmed_s - origin))
+        if origin is not None and record.first_audio_sent_s is not None:
+            self.first_audio.observe(max(0.0, record.first_audio_sent_s - origin))
+        release = record.release_s()
+        if release is not None and record.first_audio_sent_s is not None:
+            self.overhead.observe(max(0.0, record.first_audio_sent_s - release))
