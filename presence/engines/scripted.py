@@ -45,7 +45,6 @@ class Script:
     chunk_ms: int = 20
     #: "burst": emit chunks as fast as the consumer takes them; "realtime": one chunk per chunk_ms.
     pacing: str = "burst"
-    user_transcript: str = "(scripted engine does not transcribe)"
 
 
 def synth_voice(duration_ms: int, sample_rate: int = SAMPLE_RATE, seed: int = 0) -> np.ndarray:
@@ -160,7 +159,6 @@ class ScriptedSession(EngineSession):
     async def _speak(self, turn_id: int, text: str, started: float) -> None:
         script = self.script
         await self._sleep_until(started + script.think_ms / 1000)
-        await self._outputs.put(Transcript("user", script.user_transcript, True, turn_id))
         audio = synth_voice(script.reply_ms, seed=turn_id)
         chunk = max(1, script.chunk_ms * SAMPLE_RATE // 1000)
         words = text.split()

@@ -1,0 +1,104 @@
+"""Shared fixtures: a real presence server on a loopback port, and signal makers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from starlette.applications import Starlette
+
+from presence.config import Settings
+from presence.engines.base import Engine
+from presence.server.app import Hub, Server, create_app, uvicorn_config
+
+REPO = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(os.environ.get("PRESENCE_DATA_DIR", REPO / ".." / "shared" / "data")).resolve()
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
+@pytest.fixture
+def timit_dir() -> Path:
+    path = DATA_DIR / "timit-sample"
+    if not path.is_dir():
+        pytest.fail(f"evaluation data missing: expected {path} (set PRESENCE_DATA_DIR)")
+    return path
+
+
+@dataclass
+class RunningServer:
+    app: Starlette
+    server: Server
+    port: int
+
+    @property
+    def hub(self) -> Hub:
+        hub: Hub = self.app.state.hub
+        return hub
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/v1/session"
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@contextlib.asynccontextmanager
+async def run_server(settings: Settings, engine: Engine | None = None) -> AsyncIterator[RunningServer]:
+    app = create_app(settings, engine)
+    config = uvicorn_config(app, settings, port=0, log_level="warning")
+    server = Server(config, app.state.hub)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield RunningServer(app, server, port)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+ServerFactory = Callable[..., contextlib.AbstractAsyncContextManager[RunningServer]]
+
+
+@pytest.fixture
+def server_factory() -> ServerFactory:
+    """``async with server_factory(**settings) as srv``: a scripted-engine server on a free port."""
+
+    def factory(
+        engine: Engine | None = None, **overrides: Any
+    ) -> contextlib.AbstractAsyncContextManager[RunningServer]:
+        values: dict[str, Any] = {"engine": "scripted", "vad": "energy", "log_level": "warning"}
+        values.update(overrides)
+        return run_server(Settings(**values), engine)
+
+    return factory
+
+
+def speech_like(duration_s: float, rate: int = 16_000, level: float = 0.3, seed: int = 0) -> np.ndarray:
+    """A voiced, speech-level signal that every VAD here calls speech."""
+    n = int(duration_s * rate)
+    t = np.arange(n) / rate
+    rng = np.random.default_rng(seed)
+    voice = sum(np.sin(2 * np.pi * 140 * k * t) / k for k in range(1, 6))
+    signal = voice * (0.6 + 0.4 * np.sin(2 * np.pi * 4 * t)) + 0.05 * rng.standard_normal(n)
+    return (level * signal / np.max(np.abs(signal))).astype(np.float32)
+
+
+def silence(duration_s: float, rate: int = 16_000) -> np.ndarray:
+    return np.zeros(int(duration_s * rate), dtype=np.float32)

@@ -1,0 +1,110 @@
+"""Turn-taking through a real session: speculation held, released, cancelled; barge-in; back-channels.
+
+Audio is streamed in real time by the Python client over a loopback WebSocket to a server
+with the scripted engine; the energy VAD makes the synthetic signals unambiguous.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import numpy as np
+
+from presence.client.connection import PresenceClient
+from tests.conftest import ServerFactory, silence, speech_like
+
+FRAME = 320  # 20 ms at 16 kHz
+
+
+async def stream(client: PresenceClient, *parts: np.ndarray) -> None:
+    audio = np.concatenate(parts)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for i, offset in enumerate(range(0, len(audio), FRAME)):
+        delay = start + i * 0.02 - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await client.send_audio(audio[offset : offset + FRAME])
+
+
+def states(client: PresenceClient) -> list[str]:
+    return [body["state"] for body in client.received.events_of("turn")]
+
+
+def metrics(client: PresenceClient) -> list[dict[str, Any]]:
+    return client.received.events_of("metrics")
+
+
+async def test_speculative_reply_is_released_when_the_turn_is_confirmed(server_factory: ServerFactory) -> None:
+    async with server_factory(speculate_ms=96, confirm_ms=320) as srv:
+        client = PresenceClient(srv.url)
+        await client.connect()
+        await stream(client, speech_like(0.6), silence(0.8))
+        await client.wait_for_event(lambda b: b.get("type") == "metrics", 5)
+        await client.close()
+    assert states(client)[:4] == ["user_speaking", "paused", "speculating", "responding"]
+    record = metrics(client)[0]
+    # The engine started during the pause, before confirmation; nothing left before it.
+    assert record["engine_first_audio_ms"] < record["turn_confirmed_ms"] <= record["first_audio_sent_ms"]
+    first_audio_at = client.received.audio[0][0]
+    confirmed_at = next(at for at, body in client.received.events if body.get("state") == "responding")
+    assert first_audio_at >= confirmed_at
+
+
+async def test_speculative_reply_is_dropped_when_the_user_resumes(server_factory: ServerFactory) -> None:
+    engine_think_ms = 50  # the reply is ready during the pause, so dropping it is what is tested
+    async with server_factory(speculate_ms=96, confirm_ms=500, scripted_think_ms=engine_think_ms) as srv:
+        client = PresenceClient(srv.url)
+        await client.connect()
+        await stream(client, speech_like(0.5), silence(0.3), speech_like(0.5, seed=1))
+        await asyncio.sleep(0.2)
+        assert "speculating" in states(client)
+        assert not client.received.audio, "nothing of the abandoned speculation reached the client"
+        await stream(client, silence(0.9))
+        await client.wait_for_event(lambda b: b.get("type") == "metrics", 5)
+        await client.close()
+    record = metrics(client)[0]
+    assert record["abandoned_speculations"] == 1
+    assert record["turn_id"] == 1, "the user's pause did not split the turn"
+    starts = [frame for _, frame in client.received.audio if frame.flags & 1]
+    assert len(starts) == 1, "exactly one reply segment was sent"
+
+
+async def test_barge_in_cuts_the_reply_and_reports_the_cut_point(server_factory: ServerFactory) -> None:
+    async with server_factory(scripted_reply_ms=4000, min_barge_in_ms=150, max_lead_ms=300) as srv:
+        client = PresenceClient(srv.url)
+        await client.connect()
+        await stream(client, speech_like(0.5), silence(0.4))
+        await client.wait_for_event(lambda b: b.get("state") == "responding", 5)
+        await stream(client, silence(0.5), speech_like(0.4, seed=2), silence(0.6))
+        interrupt = await client.wait_for_event(lambda b: b.get("type") == "interrupt", 5)
+        await client.wait_for_event(lambda b: b.get("type") == "metrics" and b.get("turn_id") == 2, 5)
+        engine_session = srv.hub.engine.sessions[0]  # type: ignore[attr-defined]
+        await client.close()
+    first = metrics(client)[0]
+    assert first["interrupted"] is True
+    reply_start = first["reply_start_sample"]
+    assert reply_start < interrupt["cut_at"] < reply_start + 4000 * 24
+    assert first["heard_samples"] == interrupt["cut_at"] - reply_start
+    # The engine was told how much was heard, at its own rate (24 kHz for the scripted engine).
+    assert engine_session.interrupts[0].heard_samples == first["heard_samples"]
+    # Only a bounded lead of audio had been sent past the cut point.
+    sent_end = max(
+        f.timestamp + len(f.data) // 2 for _, f in client.received.audio if f.timestamp < interrupt["cut_at"]
+    )
+    assert sent_end - interrupt["cut_at"] <= 0.3 * 24_000 + 960
+    assert "user_speaking" in states(client)[states(client).index("responding") :]
+
+
+async def test_a_short_back_channel_does_not_interrupt(server_factory: ServerFactory) -> None:
+    async with server_factory(scripted_reply_ms=2500, min_barge_in_ms=250) as srv:
+        client = PresenceClient(srv.url)
+        await client.connect()
+        await stream(client, speech_like(0.5), silence(0.4))
+        await client.wait_for_event(lambda b: b.get("state") == "responding", 5)
+        await stream(client, silence(0.3), speech_like(0.12, seed=3), silence(0.3))
+        await client.wait_for_event(lambda b: b.get("type") == "metrics", 5)
+        await client.close()
+    assert not client.received.events_of("interrupt")
+    assert metrics(client)[0]["interrupted"] is False
