@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from starlette.applications import Starlette
 
+from presence.audio.signals import silence, speech_like
 from presence.config import Settings
 from presence.engines.base import Engine
 from presence.server.app import Hub, Server, create_app, uvicorn_config
@@ -90,15 +90,4 @@ def server_factory() -> ServerFactory:
     return factory
 
 
-def speech_like(duration_s: float, rate: int = 16_000, level: float = 0.3, seed: int = 0) -> np.ndarray:
-    """A voiced, speech-level signal that every VAD here calls speech."""
-    n = int(duration_s * rate)
-    t = np.arange(n) / rate
-    rng = np.random.default_rng(seed)
-    voice = sum(np.sin(2 * np.pi * 140 * k * t) / k for k in range(1, 6))
-    signal = voice * (0.6 + 0.4 * np.sin(2 * np.pi * 4 * t)) + 0.05 * rng.standard_normal(n)
-    return (level * signal / np.max(np.abs(signal))).astype(np.float32)
-
-
-def silence(duration_s: float, rate: int = 16_000) -> np.ndarray:
-    return np.zeros(int(duration_s * rate), dtype=np.float32)
+__all__ = ["DATA_DIR", "REPO", "RunningServer", "ServerFactory", "run_server", "silence", "speech_like"]

@@ -26,6 +26,7 @@ class TurnRecord:
     abandoned_speculations: int = 0
     interrupted: bool = False
     heard_samples: int | None = None
+    turn_confirmed_sample: int | None = None  # input timeline: the sample that settled it
     reply_start_sample: int | None = None  # output timeline
     reply_end_sample: int | None = None
     user_text: str = ""

@@ -215,6 +215,7 @@ class Session:
                     continue
                 case TurnEventKind.TURN_CONFIRMED:
                     record.turn_confirmed_s = now
+                    record.turn_confirmed_sample = event.input_sample
                     self._release(event.turn_id)
                     self._responding_turn = event.turn_id
             await self.engine.turn_event(event)
