@@ -141,7 +141,8 @@ async def bench_loopback(turns: int, port: int) -> dict[str, Any]:
     for body in client.received.events_of("metrics"):
         confirmed = body.get("turn_confirmed_sample")
         start = body.get("reply_start_sample")
-        sent = client.sent_time_of(confirmed) if confirmed is not None else None
+        # The confirming VAD window ends before `confirmed`: its last sample is confirmed - 1.
+        sent = client.sent_time_of(confirmed - 1) if confirmed is not None else None
         end_sent = client.sent_time_of(body["speech_end_sample"]) if body.get("speech_end_sample") else None
         first_audio = next((at for at, f in client.received.audio if f.timestamp == start), None)
         first_anim = next((at for at, f in client.received.animation if f.timestamp >= (start or 0)), None)
