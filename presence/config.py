@@ -63,3 +63,17 @@ class Settings(BaseSettings):
     openai_model: str = "gpt-realtime"
     openai_voice: str = "alloy"
     openai_base_url: str | None = None
+
+
+def settings_table() -> str:
+    """The README's configuration table, generated so that it cannot drift from the code."""
+    rows = ["| flag | environment | default | meaning |", "|---|---|---|---|"]
+    for name, info in Settings.model_fields.items():
+        flag = "—" if info.annotation in (SecretStr, SecretStr | None) else f"`--{name.replace('_', '-')}`"
+        default = "unset" if info.default is None else f"`{info.default}`"
+        rows.append(f"| {flag} | `PRESENCE_{name.upper()}` | {default} | {info.description or ''} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(settings_table())

@@ -1,0 +1,28 @@
+"""Each benchmark suite runs once, CI-sized, to prove it works (speed is never asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_overhead_suite_runs_and_writes_its_json(tmp_path: Path) -> None:
+    out = tmp_path / "overhead.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "presence", "bench", "overhead", "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    results = json.loads(out.read_text())
+    assert results["loopback"]["client_confirm_to_first_audio_ms"]["n"] >= 1
+    assert {row["what"] for row in results["codec_us"]} >= {"event (turn state)"}
+
+
+def test_an_unknown_suite_names_the_ones_that_exist() -> None:
+    done = subprocess.run([sys.executable, "-m", "presence", "bench", "nope"], capture_output=True, text=True)
+    assert done.returncode != 0
+    assert "overhead" in done.stderr
