@@ -26,3 +26,17 @@ def test_an_unknown_suite_names_the_ones_that_exist() -> None:
     done = subprocess.run([sys.executable, "-m", "presence", "bench", "nope"], capture_output=True, text=True)
     assert done.returncode != 0
     assert "overhead" in done.stderr
+
+
+def test_scale_suite_runs_at_ci_size(tmp_path: Path) -> None:
+    out = tmp_path / "scale.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "presence", "bench", "scale", "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    levels = json.loads(out.read_text())["levels"]
+    assert [level["sessions"] for level in levels] == [1, 4]
+    assert all(level["overhead_ms"]["n"] == level["sessions"] for level in levels)
