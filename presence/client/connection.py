@@ -76,7 +76,8 @@ class PresenceClient:
         self.sent_at: list[tuple[int, float]] = []  # (input sample after the frame, send time)
 
     async def connect(self) -> Agreement:
-        self._ws = await websockets.connect(self.url, max_size=self.max_size, open_timeout=10)
+        # No permessage-deflate: audio does not compress and the CPU cost lands on latency.
+        self._ws = await websockets.connect(self.url, max_size=self.max_size, open_timeout=10, compression=None)
         await self._ws.send(self.protocol.send(ClientHello(self.hello)))
         first: str | bytes = await asyncio.wait_for(self._ws.recv(), 10)
         if isinstance(first, str):

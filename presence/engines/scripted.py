@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ class Script:
     pacing: str = "burst"
 
 
+@functools.lru_cache(maxsize=32)
 def synth_voice(duration_ms: int, sample_rate: int = SAMPLE_RATE, seed: int = 0) -> np.ndarray:
     """A deterministic speech-like signal: voiced syllables with pauses, 0.3 peak.
 
@@ -66,7 +68,9 @@ def synth_voice(duration_ms: int, sample_rate: int = SAMPLE_RATE, seed: int = 0)
         envelope[start : start + length] = np.sin(np.linspace(0, np.pi, length)) ** 2
     signal = voice * envelope
     peak = float(np.max(np.abs(signal))) or 1.0
-    return (0.3 * signal / peak).astype(np.float32)
+    out = (0.3 * signal / peak).astype(np.float32)
+    out.setflags(write=False)  # cached and shared between replies
+    return out
 
 
 class ScriptedEngine(Engine):
@@ -159,7 +163,7 @@ class ScriptedSession(EngineSession):
     async def _speak(self, turn_id: int, text: str, started: float) -> None:
         script = self.script
         await self._sleep_until(started + script.think_ms / 1000)
-        audio = synth_voice(script.reply_ms, seed=turn_id)
+        audio = synth_voice(script.reply_ms, seed=turn_id % 8)  # cached: a few distinct voices suffice
         chunk = max(1, script.chunk_ms * SAMPLE_RATE // 1000)
         words = text.split()
         n_chunks = -(-len(audio) // chunk)
