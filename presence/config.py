@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     output_sample_rate: int = 24_000
     animation_fps: int = 60
     max_lead_ms: int = Field(1000, description="how far ahead of real time reply audio may be sent")
+    reply_timeout_s: float = Field(30.0, description="a confirmed turn whose reply has not ended by then fails")
     log_level: str = "info"
 
     # turn-taking

@@ -85,6 +85,7 @@ class Hub:
         self.session_config = SessionConfig(
             output_sample_rate=settings.output_sample_rate,
             max_lead_ms=settings.max_lead_ms,
+            reply_timeout_s=settings.reply_timeout_s,
             turns=TurnConfig(
                 speculate_ms=settings.speculate_ms,
                 confirm_ms=settings.confirm_ms,

@@ -103,6 +103,10 @@ class Transport:
             if self.session is not None:
                 await self.session.close()
             self.close_code = int(code)
+            if code not in (CloseCode.SLOW_CONSUMER,) and self.websocket.application_state is WebSocketState.CONNECTED:
+                # Let what is already queued (an error event, the end of a reply) reach the client.
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._drain(), 0.5)
             if self.websocket.application_state is WebSocketState.CONNECTED:
                 with contextlib.suppress(Exception):  # the peer may already be gone
                     await self.websocket.close(int(code), reason)
@@ -190,6 +194,10 @@ class Transport:
             await self.websocket.send_bytes(data)
             self.metrics.frames_out.labels(type=type(frame).__name__.lower()).inc()
             self.metrics.bytes_out.inc(len(data))
+
+    async def _drain(self) -> None:
+        while self._queue:
+            await self.websocket.send_bytes(self.connection.send(self._queue.popleft()))
 
     async def _watch_session(self) -> None:
         """End the connection when the engine fails for good."""

@@ -55,6 +55,7 @@ class SessionConfig:
     held_outputs_limit: int = 2000  # engine outputs buffered for an unconfirmed turn
     ready_outputs_limit: int = 256
     tick_ms: int = 32
+    reply_timeout_s: float = 30.0  # a confirmed turn whose reply has not ended by then fails
     silence_fill_margin_ms: int = 60  # fill suppressed silence this far behind the wall clock
     turns: TurnConfig = field(default_factory=TurnConfig)
 
@@ -97,6 +98,7 @@ class Session:
         self._space = asyncio.Event()
         self._streams: dict[int, ReplyStream] = {}
         self._reply_done_timer: asyncio.TimerHandle | None = None
+        self._watchdogs: dict[int, asyncio.TimerHandle] = {}
         self._responding_turn: int | None = None
         self._last_wire_anchor: tuple[int, float] | None = None  # (input sample, arrival time)
         self._last_speech_frame_at: float | None = None
@@ -121,6 +123,8 @@ class Session:
         self._closed = True
         if self._reply_done_timer is not None:
             self._reply_done_timer.cancel()
+        for watchdog in self._watchdogs.values():
+            watchdog.cancel()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -218,6 +222,9 @@ class Session:
                     record.turn_confirmed_sample = event.input_sample
                     self._release(event.turn_id)
                     self._responding_turn = event.turn_id
+                    self._watchdogs[event.turn_id] = asyncio.get_running_loop().call_later(
+                        self.config.reply_timeout_s, self._reply_timed_out, event.turn_id
+                    )
             await self.engine.turn_event(event)
 
     def _record(self, turn_id: int) -> TurnRecord:
@@ -233,8 +240,19 @@ class Session:
         self._ready_changed.set()
         self._space.set()
 
+    def _reply_timed_out(self, turn_id: int) -> None:
+        """The engine never finished this reply: end the turn with an error, keep the session."""
+        self._watchdogs.pop(turn_id, None)
+        message = f"the engine did not finish its reply within {self.config.reply_timeout_s:g} s"
+        self._ready.extend([EngineError(message, turn_id, code="engine_timeout"), ReplyEnd(turn_id, "error")])
+        self._ready_changed.set()
+
     def _drop_turn(self, turn_id: int) -> None:
         self._dropped.add(turn_id)
+        # Turn ids only grow; forget drops far behind so the set stays small.
+        if len(self._dropped) > 256:
+            newest = max(self._dropped)
+            self._dropped = {t for t in self._dropped if t > newest - 128}
         self._released.discard(turn_id)
         self._held.pop(turn_id, None)
         stream = self._streams.pop(turn_id, None)
@@ -252,6 +270,9 @@ class Session:
             self._reply_done_timer.cancel()
             self._reply_done_timer = None
         stream = self._streams.get(turn_id)
+        watchdog = self._watchdogs.pop(turn_id, None)
+        if watchdog is not None:
+            watchdog.cancel()
         record = self._record(turn_id)
         record.interrupted = True
         if stream is not None:
@@ -342,6 +363,8 @@ class Session:
             if turn_id is not None and turn_id in self._dropped and not isinstance(item, EngineError):
                 continue
             await self._emit(item)
+            if isinstance(item, EngineError) and item.code == "engine_timeout" and item.turn_id is not None:
+                await self.engine.interrupt(Interrupt(item.turn_id, 0))
 
     async def _emit(self, item: EngineOutput) -> None:
         match item:
@@ -422,6 +445,11 @@ class Session:
         self.timeline.cursor = max(self.timeline.cursor, stream.end_sample)
 
     def _end_reply(self, turn_id: int, reason: str) -> None:
+        watchdog = self._watchdogs.pop(turn_id, None)
+        if watchdog is not None:
+            watchdog.cancel()
+        if turn_id in self._dropped:  # already ended (e.g. timed out, then the engine caught up)
+            return
         stream = self._streams.pop(turn_id, None)
         now = self.clock()
         record = self._record(turn_id)
@@ -439,6 +467,7 @@ class Session:
             self._finish_record(turn_id, now)
         if reason == "error" and record.error is None:
             record.error = "engine ended the reply with an error"
+        self._dropped.add(turn_id)  # anything the engine still sends for this turn is stale
 
     def _send_frames_for(self, stream: ReplyStream, record: TurnRecord) -> None:
         frames = stream.finish()
