@@ -10,7 +10,7 @@ from math import gcd
 
 import numpy as np
 import numpy.typing as npt
-from scipy.signal import resample_poly
+from scipy.signal import firwin, resample_poly
 
 Float32 = npt.NDArray[np.float32]
 
@@ -43,15 +43,28 @@ class StreamResampler:
     when they stamp timestamps. Implemented as overlap-save around ``resample_poly``.
     """
 
-    def __init__(self, from_hz: int, to_hz: int, history_in: int = 64) -> None:
+    def __init__(self, from_hz: int, to_hz: int) -> None:
         g = gcd(from_hz, to_hz)
         self.up, self.down = to_hz // g, from_hz // g
         self.from_hz, self.to_hz = from_hz, to_hz
-        # History must be a multiple of `down` so output samples stay on the same grid.
+        # The overlap must cover the filter on both sides of the kept output: the filter spans
+        # 10·max(up, down) samples each way at the upsampled rate, i.e. that / up input samples.
+        # It must also be a multiple of `down` so output samples stay on the same grid.
+        reach_in = -(-10 * max(self.up, self.down) // self.up)
+        history_in = 2 * reach_in + 2
         self.history = -(-history_in // self.down) * self.down
         self._tail = np.zeros(self.history, dtype=np.float32)
         self._pending = np.zeros(0, dtype=np.float32)
-        self.delay_samples = self.history * self.up // self.down // 2
+        # Each block re-filters `history` old input samples (`history_out` at the output rate)
+        # and keeps the output from the middle of that overlap on: the rest is the delay.
+        # Equal rates pass audio through untouched and add none.
+        history_out = self.history * self.up // self.down
+        self._skip_head = history_out // 2
+        self.delay_samples = 0 if self.up == self.down else history_out - self._skip_head
+        # The same low-pass resample_poly would design, designed once: doing it per call cost
+        # ten times the filtering itself (422 µs per 20 ms chunk at 22.05 → 24 kHz).
+        max_rate = max(self.up, self.down)
+        self._filter = firwin(2 * 10 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0)) if max_rate > 1 else None
 
     def process(self, chunk: npt.NDArray[np.floating]) -> Float32:
         if self.up == self.down:
@@ -62,11 +75,10 @@ class StreamResampler:
         if usable == 0:
             return np.zeros(0, dtype=np.float32)
         block = np.concatenate([self._tail, data[:usable]])
-        out = resample_poly(block, self.up, self.down)
-        skip_head = self.history * self.up // self.down // 2
+        out = resample_poly(block, self.up, self.down, window=self._filter)
         keep = usable * self.up // self.down
         self._tail = block[-self.history :]
-        return np.asarray(out[skip_head : skip_head + keep], dtype=np.float32)
+        return np.asarray(out[self._skip_head : self._skip_head + keep], dtype=np.float32)
 
     def flush(self) -> Float32:
         """End of stream: the last ``delay_samples`` still held by the filter (plus any
