@@ -372,7 +372,8 @@ class Session:
                 await self._pace()
                 if item.turn_id in self._dropped:
                     return
-                self._send_frames(item.turn_id, self._stream(item.turn_id).push(item))
+                stream = self._stream(item.turn_id)
+                self._send_frames(stream, stream.push(item))
             case Transcript():
                 record = self.records.get(item.turn_id)
                 if record is not None and item.final:
@@ -390,8 +391,8 @@ class Session:
                     }
                 )
             case GestureHint():
-                stream = self._streams.get(item.turn_id)
-                at = stream.start_sample + item.offset_samples if stream is not None else None
+                playing = self._streams.get(item.turn_id)
+                at = playing.start_sample + item.offset_samples if playing is not None else None
                 self._event(
                     {
                         "type": "gesture",
@@ -432,9 +433,9 @@ class Session:
             self._record(turn_id).reply_start_sample = start
         return stream
 
-    def _send_frames(self, turn_id: int, frames: list[Frame]) -> None:
-        record = self._record(turn_id)
-        stream = self._streams[turn_id]
+    def _send_frames(self, stream: ReplyStream, frames: list[Frame]) -> None:
+        """Send one reply's frames; stamp the turn's first audio and animation frames sent."""
+        record = self._record(stream.turn_id)
         for frame in frames:
             self.send(frame)
         now = self.clock()
@@ -456,9 +457,8 @@ class Session:
         if stream is None:  # an empty reply: nothing to play
             stream = self._stream(turn_id)
             self._streams.pop(turn_id, None)
-        self._send_frames_for(stream, record)
+        self._send_frames(stream, stream.finish())
         record.reply_end_sample = stream.end_sample
-        self.timeline.cursor = max(self.timeline.cursor, stream.end_sample)
         if self._responding_turn == turn_id:
             remaining_s = max(0.0, (stream.end_sample - self.timeline.now_sample(now)) / self.config.output_sample_rate)
             loop = asyncio.get_running_loop()
@@ -468,16 +468,6 @@ class Session:
         if reason == "error" and record.error is None:
             record.error = "engine ended the reply with an error"
         self._dropped.add(turn_id)  # anything the engine still sends for this turn is stale
-
-    def _send_frames_for(self, stream: ReplyStream, record: TurnRecord) -> None:
-        frames = stream.finish()
-        for frame in frames:
-            self.send(frame)
-        now = self.clock()
-        if stream.sent_audio_frames and record.first_audio_sent_s is None:
-            record.first_audio_sent_s = now
-        if stream.sent_animation_frames and record.first_animation_sent_s is None:
-            record.first_animation_sent_s = now
 
     def _fail(self, message: str) -> None:
         self.fatal_error = message
