@@ -114,7 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
-        return serve(_settings_from(args))
+        from presence.engines import EngineUnavailable
+
+        try:
+            return serve(_settings_from(args))
+        except EngineUnavailable as exc:
+            print(f"presence serve: {exc}", file=sys.stderr)
+            return 2
     if args.command == "talk":
         return talk(args)
     from presence.bench import run
