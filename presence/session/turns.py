@@ -1,16 +1,21 @@
 """Turn-taking as a pure state machine: VAD decisions and time in, turn transitions out.
 
-The legal moves are one table, ``TRANSITIONS``; anything else is impossible by construction.
-Time is an argument (``t_samples`` on the 16 kHz input timeline); nothing here reads a clock.
+The legal moves are one table, ``TRANSITIONS`` (with the engine event each move implies in
+``ENGINE_EVENTS``); anything else raises ``IllegalTransition`` by construction. Time is an
+argument (``t_samples`` on the 16 kHz input timeline); nothing here reads a clock. How long a
+pause must last to end the turn is the ``ConfirmationRule``'s decision (endpointing.py);
+docs/turn-taking.md is generated from these tables.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Final
 
-from presence.engines.base import INPUT_SAMPLE_RATE, TurnEvent, TurnEventKind
+from presence.audio.prosody import PauseCue, ProsodyTracker
+from presence.engines.base import Samples, TurnEvent, TurnEventKind
+from presence.session.endpointing import ConfirmationRule, FixedSilence, ms_to_samples
 
 
 class TurnState(Enum):
@@ -22,7 +27,7 @@ class TurnState(Enum):
 
 
 class Signal(Enum):
-    SPEECH = "speech"  # the VAD heard speech (after onset hysteresis)
+    SPEECH = "speech"  # the VAD heard speech for min_speech_ms (onset hysteresis)
     PAUSE_SHORT = "pause_short"  # silence reached the speculation threshold
     PAUSE_CONFIRMED = "pause_confirmed"  # silence satisfied the confirmation rule
     SPEECH_RESUMED = "speech_resumed"  # speech after a pause, same turn
@@ -44,25 +49,69 @@ TRANSITIONS: Final[dict[tuple[TurnState, Signal], TurnState]] = {
     (TurnState.RESPONDING, Signal.REPLY_DONE): TurnState.LISTENING,
 }
 
+#: The engine-facing event a move implies; moves not listed tell the engine nothing.
+ENGINE_EVENTS: Final[dict[tuple[TurnState, Signal], TurnEventKind]] = {
+    (TurnState.LISTENING, Signal.SPEECH): TurnEventKind.USER_STARTED,
+    (TurnState.PAUSED, Signal.PAUSE_SHORT): TurnEventKind.USER_PAUSED,
+    (TurnState.PAUSED, Signal.PAUSE_CONFIRMED): TurnEventKind.TURN_CONFIRMED,
+    (TurnState.SPECULATING, Signal.SPEECH_RESUMED): TurnEventKind.TURN_ABANDONED,
+    (TurnState.SPECULATING, Signal.PAUSE_CONFIRMED): TurnEventKind.TURN_CONFIRMED,
+    (TurnState.RESPONDING, Signal.BARGE_IN): TurnEventKind.USER_STARTED,
+}
+
+#: Why each move happens, for the generated documentation.
+WHY: Final[dict[tuple[TurnState, Signal], str]] = {
+    (TurnState.LISTENING, Signal.SPEECH): "speech lasted min_speech_ms: a new turn",
+    (TurnState.USER_SPEAKING, Signal.SILENCE): "the first silent window; the rule picks this pause's confirm time",
+    (TurnState.PAUSED, Signal.SPEECH_RESUMED): "speech before speculate_ms: same turn, nothing to cancel",
+    (TurnState.PAUSED, Signal.PAUSE_SHORT): "silence reached speculate_ms: the engine starts, output held",
+    (TurnState.PAUSED, Signal.PAUSE_CONFIRMED): "the rule's silence ≤ speculate_ms: confirmed without speculating",
+    (TurnState.SPECULATING, Signal.SPEECH_RESUMED): "the user went on: the speculative reply is dropped",
+    (TurnState.SPECULATING, Signal.PAUSE_CONFIRMED): "silence reached the rule's confirm time: reply released",
+    (TurnState.RESPONDING, Signal.BARGE_IN): "user speech lasted min_barge_in_ms: the reply is cut, a new turn",
+    (TurnState.RESPONDING, Signal.REPLY_DONE): "the reply played out (or failed, or was empty)",
+}
+
 
 class IllegalTransition(Exception):
     """A signal that the table does not allow in the current state (a bug in the caller)."""
 
 
+def next_state(state: TurnState, signal: Signal) -> TurnState:
+    """The table lookup; raises ``IllegalTransition`` for a pair the table does not hold."""
+    try:
+        return TRANSITIONS[(state, signal)]
+    except KeyError:
+        raise IllegalTransition(f"{signal.value} is not allowed in {state.value}") from None
+
+
 @dataclass(frozen=True, slots=True)
 class TurnConfig:
-    """Thresholds in milliseconds; defaults are chosen by ``presence bench endpointing``."""
+    """Thresholds in milliseconds; defaults are chosen by ``presence bench endpointing``.
 
-    speech_threshold: float = 0.5  # VAD probability that counts as speech
+    ``rule`` decides each pause's confirmation silence; without one, ``FixedSilence(confirm_ms)``.
+    ``silence_threshold`` is the VAD probability below which a speech run ends (hysteresis:
+    a run starts at ``speech_threshold`` and survives dips above ``silence_threshold``).
+    """
+
+    speech_threshold: float = 0.5
     min_speech_ms: int = 64  # speech must last this long to start a turn (clicks, coughs)
     speculate_ms: int = 96  # silence after which the reply starts, held back
     confirm_ms: int = 320  # silence after which the turn is over (fixed-silence rule)
     min_barge_in_ms: int = 200  # agent speech is interrupted only by speech this long
+    silence_threshold: float = 0.35
+    rule: ConfirmationRule | None = None
+
+    def confirmation_rule(self) -> ConfirmationRule:
+        return self.rule if self.rule is not None else FixedSilence(float(self.confirm_ms))
 
 
 @dataclass(frozen=True, slots=True)
 class Transition:
-    """One state change, with the engine-facing event it implies (if any)."""
+    """One state change, with the engine-facing event it implies (if any).
+
+    ``confirm_after_ms`` is set on ``SILENCE`` moves: the silence the rule asked of this pause.
+    """
 
     previous: TurnState
     state: TurnState
@@ -70,27 +119,48 @@ class Transition:
     turn_id: int
     t_samples: int
     engine_event: TurnEvent | None = None
+    confirm_after_ms: float | None = None
 
 
-def _ms_to_samples(ms: int) -> int:
-    return ms * INPUT_SAMPLE_RATE // 1000
+@dataclass(slots=True)
+class _Runs:
+    speech_start: int | None = None  # first sample of the current speech run
+    silence_start: int | None = None  # first sample of the current silence
+    confirm_after_samples: int = 0  # the current pause's confirmation silence
+    cue: PauseCue = field(default_factory=PauseCue.unknown)
 
 
 class TurnTaker:
-    """Feed one VAD decision per window with ``on_vad(prob, t_samples)``; read transitions back."""
+    """Feed one VAD decision per window with ``on_vad``; read transitions back.
+
+    Pass the window's audio too (``audio=``) when the rule uses prosody; without it the
+    adaptive rule sees an unknown cue and answers halfway between its two silences.
+    """
 
     def __init__(self, config: TurnConfig | None = None) -> None:
         self.config = config or TurnConfig()
+        self.rule = self.config.confirmation_rule()
+        self.prosody = ProsodyTracker() if self.rule.uses_prosody else None
         self.state = TurnState.LISTENING
         self.turn_id = 0
-        self._speech_run_start: int | None = None  # first sample of the current speech run
-        self._silence_start: int | None = None  # first sample of the current silence
+        self._runs = _Runs()
         self.last_speech_end: int | None = None  # input sample where the user last went quiet
 
-    def on_vad(self, prob: float, t_samples: int, window_samples: int) -> list[Transition]:
+    @property
+    def last_cue(self) -> PauseCue:
+        """The prosodic cue the rule read at the start of the current (or last) pause."""
+        return self._runs.cue
+
+    def on_vad(
+        self, prob: float, t_samples: int, window_samples: int, audio: Samples | None = None
+    ) -> list[Transition]:
         """One VAD window that began at ``t_samples`` and lasted ``window_samples``."""
         end = t_samples + window_samples
-        if prob >= self.config.speech_threshold:
+        in_speech = self._runs.speech_start is not None
+        threshold = self.config.silence_threshold if in_speech else self.config.speech_threshold
+        if prob >= threshold:
+            if self.prosody is not None and audio is not None:
+                self.prosody.push_speech(audio, t_samples)
             return self._on_speech(t_samples, end)
         return self._on_silence(t_samples, end)
 
@@ -101,45 +171,46 @@ class TurnTaker:
         return [self._move(Signal.REPLY_DONE, t_samples)]
 
     def _on_speech(self, start: int, end: int) -> list[Transition]:
-        self._silence_start = None
-        if self._speech_run_start is None:
-            self._speech_run_start = start
-        run = end - self._speech_run_start
+        runs = self._runs
+        runs.silence_start = None
+        if runs.speech_start is None:
+            runs.speech_start = start
+        run = end - runs.speech_start
         match self.state:
-            case TurnState.LISTENING if run >= _ms_to_samples(self.config.min_speech_ms):
+            case TurnState.LISTENING if run >= ms_to_samples(self.config.min_speech_ms):
                 self.turn_id += 1
-                return [self._move(Signal.SPEECH, self._speech_run_start, TurnEventKind.USER_STARTED)]
-            case TurnState.PAUSED:
+                return [self._move(Signal.SPEECH, runs.speech_start)]
+            case TurnState.PAUSED | TurnState.SPECULATING:
                 return [self._move(Signal.SPEECH_RESUMED, start)]
-            case TurnState.SPECULATING:
-                return [self._move(Signal.SPEECH_RESUMED, start, TurnEventKind.TURN_ABANDONED)]
-            case TurnState.RESPONDING if run >= _ms_to_samples(self.config.min_barge_in_ms):
+            case TurnState.RESPONDING if run >= ms_to_samples(self.config.min_barge_in_ms):
                 self.turn_id += 1
-                return [self._move(Signal.BARGE_IN, self._speech_run_start, TurnEventKind.USER_STARTED)]
+                return [self._move(Signal.BARGE_IN, runs.speech_start)]
         return []
 
     def _on_silence(self, start: int, end: int) -> list[Transition]:
-        self._speech_run_start = None
-        if self._silence_start is None:
-            self._silence_start = start
-        silence = end - self._silence_start
+        runs = self._runs
+        runs.speech_start = None
+        if runs.silence_start is None:
+            runs.silence_start = start
+        silence = end - runs.silence_start
         out: list[Transition] = []
         if self.state is TurnState.USER_SPEAKING:
-            self.last_speech_end = self._silence_start
-            out.append(self._move(Signal.SILENCE, self._silence_start))
-        if self.state is TurnState.PAUSED and silence >= _ms_to_samples(self.config.speculate_ms):
-            out.append(self._move(Signal.PAUSE_SHORT, end, TurnEventKind.USER_PAUSED))
-        if self.state in (TurnState.PAUSED, TurnState.SPECULATING) and silence >= _ms_to_samples(
-            self.config.confirm_ms
-        ):
-            out.append(self._move(Signal.PAUSE_CONFIRMED, end, TurnEventKind.TURN_CONFIRMED))
+            self.last_speech_end = runs.silence_start
+            runs.cue = self.prosody.cue() if self.prosody is not None else PauseCue.unknown()
+            confirm_ms = self.rule.confirm_after_ms(runs.cue)
+            runs.confirm_after_samples = ms_to_samples(confirm_ms)
+            out.append(self._move(Signal.SILENCE, runs.silence_start, confirm_after_ms=confirm_ms))
+        if self.state is TurnState.PAUSED and silence >= ms_to_samples(self.config.speculate_ms):
+            out.append(self._move(Signal.PAUSE_SHORT, end))
+        if self.state in (TurnState.PAUSED, TurnState.SPECULATING) and silence >= runs.confirm_after_samples:
+            out.append(self._move(Signal.PAUSE_CONFIRMED, end))
         return out
 
-    def _move(self, signal: Signal, t_samples: int, kind: TurnEventKind | None = None) -> Transition:
-        next_state = TRANSITIONS.get((self.state, signal))
-        if next_state is None:
-            raise IllegalTransition(f"{signal.value} is not allowed in {self.state.value}")
-        event = TurnEvent(kind, self.turn_id, t_samples) if kind else None
-        transition = Transition(self.state, next_state, signal, self.turn_id, t_samples, event)
-        self.state = next_state
+    def _move(self, signal: Signal, t_samples: int, confirm_after_ms: float | None = None) -> Transition:
+        key = (self.state, signal)
+        target = next_state(*key)
+        kind = ENGINE_EVENTS.get(key)
+        event = TurnEvent(kind, self.turn_id, t_samples) if kind is not None else None
+        transition = Transition(self.state, target, signal, self.turn_id, t_samples, event, confirm_after_ms)
+        self.state = target
         return transition

@@ -1,0 +1,75 @@
+"""Confirmation rules: how much silence ends the user's turn.
+
+The turn machine asks its rule once per pause, when the pause begins, how long the silence
+must last before the turn is confirmed (the reply released). A fixed rule answers the same
+every time; the adaptive rule answers less after a sentence-final cue (pitch at the bottom of
+the speaker's range, falling, voice fading) and more after a pause that sounds mid-sentence.
+The trade-off (latency against replies released into a pause) is measured by
+``presence bench endpointing``; see docs/turn-taking.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from presence.audio.prosody import PauseCue
+from presence.engines.base import INPUT_SAMPLE_RATE
+
+
+def ms_to_samples(ms: float) -> int:
+    return round(ms * INPUT_SAMPLE_RATE / 1000)
+
+
+class ConfirmationRule(Protocol):
+    """Decides, at the start of each pause, the silence that will confirm the turn."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def uses_prosody(self) -> bool:
+        """True if the rule reads the cue, so the turn machine must track prosody for it."""
+        ...
+
+    def confirm_after_ms(self, cue: PauseCue) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FixedSilence:
+    """The turn is over after ``confirm_ms`` of silence, whatever came before it."""
+
+    confirm_ms: float = 320.0
+    name: str = "fixed"
+    uses_prosody: bool = False
+
+    def confirm_after_ms(self, cue: PauseCue) -> float:
+        return self.confirm_ms
+
+
+@dataclass(frozen=True, slots=True)
+class AdaptiveSilence:
+    """``final_ms`` after a pause that sounds sentence-final, ``continuation_ms`` after one that
+    sounds mid-sentence, linear in the cue's finality in between."""
+
+    final_ms: float = 200.0
+    continuation_ms: float = 600.0
+    name: str = "adaptive"
+    uses_prosody: bool = True
+
+    def __post_init__(self) -> None:
+        if self.final_ms > self.continuation_ms:
+            raise ValueError("final_ms must not exceed continuation_ms")
+
+    def confirm_after_ms(self, cue: PauseCue) -> float:
+        return self.continuation_ms - cue.finality * (self.continuation_ms - self.final_ms)
+
+
+def make_rule(name: str, confirm_ms: float, final_ms: float | None = None) -> ConfirmationRule:
+    """A rule from settings: ``fixed`` uses ``confirm_ms``; ``adaptive`` uses ``final_ms`` after
+    a final cue and ``confirm_ms`` after a mid-sentence one."""
+    if name == "fixed":
+        return FixedSilence(confirm_ms)
+    if name == "adaptive":
+        return AdaptiveSilence(final_ms if final_ms is not None else confirm_ms / 2, confirm_ms)
+    raise ValueError(f"unknown confirmation rule {name!r}; choose 'fixed' or 'adaptive'")
