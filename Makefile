@@ -42,8 +42,8 @@ browser-deps:
 	fi
 
 lint: install-test
-	$(VENV)/bin/ruff check presence tests
-	$(VENV)/bin/ruff format --check presence tests
+	$(VENV)/bin/ruff check presence tests scripts
+	$(VENV)/bin/ruff format --check presence tests scripts
 
 typecheck: install-test
 	$(VENV)/bin/mypy

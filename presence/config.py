@@ -31,10 +31,16 @@ class Settings(BaseSettings):
     log_level: str = "info"
 
     # turn-taking
-    vad: Literal["silero", "energy"] = "silero"
-    speculate_ms: int = 96
-    confirm_ms: int = 320
-    min_barge_in_ms: int = 200
+    vad: Literal["silero", "energy"] = Field("silero", description="voice activity detector")
+    speculate_ms: int = Field(96, description="silence after which the reply starts, held back")
+    confirm_rule: Literal["fixed", "adaptive"] = Field(
+        "fixed", description="how much silence ends a turn (docs/turn-taking.md)"
+    )
+    confirm_ms: int = Field(
+        800, description="silence that ends a turn (fixed rule; mid-sentence wait for the adaptive rule)"
+    )
+    final_ms: int = Field(480, description="adaptive rule: silence after a sentence-final pitch fall")
+    min_barge_in_ms: int = Field(200, description="user speech must last this long to interrupt the agent")
 
     # conversation
     persona: str = Field(

@@ -24,7 +24,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
-from presence.audio.vad import EnergyVad, VoiceActivityDetector
+from presence.audio.vad import EnergyVad, SileroVad, VoiceActivityDetector
 from presence.config import Settings
 from presence.engines import create_engine
 from presence.engines.base import Engine, SessionOptions
@@ -34,6 +34,7 @@ from presence.protocol.frames import Frame
 from presence.protocol.hello import OPUS, OPUS_SAMPLE_RATE, PCM_S16LE, Agreement, AudioFormat, ServerCapabilities
 from presence.server.metrics import Metrics
 from presence.server.transport import Transport, TransportConfig
+from presence.session.endpointing import make_rule
 from presence.session.session import Session, SessionConfig
 from presence.session.turns import TurnConfig
 
@@ -59,15 +60,10 @@ def _opus_available() -> bool:
 
 
 def make_vad(settings: Settings) -> VoiceActivityDetector:
+    """A fresh detector for one session (Silero shares its model, not its state)."""
     if settings.vad == "energy":
         return EnergyVad()
-    from presence.audio import vad as vad_module
-
-    silero = getattr(vad_module, "SileroVad", None)
-    if silero is None:
-        raise RuntimeError("the Silero VAD is not available in this build; use --vad energy")
-    detector: VoiceActivityDetector = silero()
-    return detector
+    return SileroVad()
 
 
 class Hub:
@@ -90,6 +86,7 @@ class Hub:
                 speculate_ms=settings.speculate_ms,
                 confirm_ms=settings.confirm_ms,
                 min_barge_in_ms=settings.min_barge_in_ms,
+                rule=make_rule(settings.confirm_rule, settings.confirm_ms, settings.final_ms),
             ),
         )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from presence.session.records import TurnRecord
+from presence.session.turn_metrics import TurnHistograms
 
 _LATENCY_BUCKETS_S = (0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0)
 
@@ -37,6 +38,7 @@ class Metrics:
             buckets=_LATENCY_BUCKETS_S,
             registry=r,
         )
+        self.endpointing = TurnHistograms(r)
         self.overhead = Histogram(
             "presence_turn_overhead_seconds",
             "Reply releasable (confirmed and engine audio ready) → first audio frame sent",
@@ -53,6 +55,8 @@ class Metrics:
             self.confirm_delay.observe(max(0.0, record.turn_confirmed_s - origin))
         if origin is not None and record.first_audio_sent_s is not None:
             self.first_audio.observe(max(0.0, record.first_audio_sent_s - origin))
+        if record.marks is not None:
+            self.endpointing.observe(record.marks)
         release = record.release_s()
         if release is not None and record.first_audio_sent_s is not None:
             self.overhead.observe(max(0.0, record.first_audio_sent_s - release))

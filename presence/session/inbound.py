@@ -50,6 +50,7 @@ class VadWindow:
     probability: float
     t_samples: int  # input-timeline sample (16 kHz) of the window's first sample
     length: int
+    samples: Float32  # the window itself, for prosody cues
 
 
 @dataclass(slots=True)
@@ -145,7 +146,7 @@ class Inbound:
         size = self.vad.window_samples
         while len(self._window) >= size:
             window = self._window[:size]
-            windows.append(VadWindow(self.vad.probability(window), self._window_start, size))
+            windows.append(VadWindow(self.vad.probability(window), self._window_start, size, window))
             self._window = self._window[size:]
             self._window_start += size
         return [InputAudio(samples, start)], windows

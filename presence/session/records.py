@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+from presence.session.turn_metrics import TurnMarks
+
 
 @dataclass(slots=True)
 class TurnRecord:
@@ -32,6 +34,7 @@ class TurnRecord:
     user_text: str = ""
     agent_text: str = ""
     error: str | None = None
+    marks: TurnMarks | None = None  # sample-exact turn-taking decisions (input timeline)
 
     def to_json(self) -> dict[str, Any]:
         """The ``metrics`` event body: ms after the last speech arrived, plus counts."""
@@ -39,7 +42,9 @@ class TurnRecord:
         body: dict[str, Any] = {"type": "metrics", "turn_id": self.turn_id}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name.endswith("_s"):
+            if f.name == "marks":
+                body["endpoint"] = value.to_json() if value is not None else None
+            elif f.name.endswith("_s"):
                 name = f.name[:-2] + "_ms"
                 body[name] = None if value is None or origin is None else round((value - origin) * 1000, 3)
             elif f.name != "turn_id":

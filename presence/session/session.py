@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections import deque
 from collections.abc import Callable
@@ -35,10 +36,12 @@ from presence.engines.base import (
 from presence.lipsync.base import Animator
 from presence.protocol.frames import AudioIn, Event, Frame, Ping, Pong
 from presence.protocol.hello import Agreement
-from presence.session.inbound import Inbound
+from presence.session.gestures import GestureEvent, Gestures
+from presence.session.inbound import Inbound, VadWindow
 from presence.session.outbound import ReplyStream, WeightMapper, identity_weights
 from presence.session.records import TurnRecord
 from presence.session.timeline import OutputTimeline
+from presence.session.turn_metrics import TurnLog
 from presence.session.turns import Signal, Transition, TurnConfig, TurnState, TurnTaker
 
 log = logging.getLogger(__name__)
@@ -87,6 +90,9 @@ class Session:
         self.on_turn_end = on_turn_end
         self.inbound = Inbound(agreement.audio_in, vad)
         self.turns = TurnTaker(self.config.turns)
+        self.turn_log = TurnLog()
+        # Seeded per session: blinks look natural but a session replays identically in tests.
+        self.gestures = Gestures(random.Random(agreement.session_id))
         self.timeline = OutputTimeline(self.config.output_sample_rate, clock())
         self.records: dict[int, TurnRecord] = {}
         self.finished_records: list[TurnRecord] = []
@@ -150,7 +156,7 @@ class Session:
                 for window in windows:
                     if window.probability >= self.config.turns.speech_threshold:
                         self._last_speech_frame_at = now
-                    await self._apply(self.turns.on_vad(window.probability, window.t_samples, window.length), now)
+                    await self._on_window(window, now)
             case Ping():
                 now_us = int(now * 1_000_000)
                 self.send(Pong(frame.timestamp, now_us, timestamp=now_us))
@@ -183,11 +189,25 @@ class Session:
             for chunk in audio:
                 await self.engine.push_audio(chunk)
             for window in windows:
-                await self._apply(self.turns.on_vad(window.probability, window.t_samples, window.length), now)
+                await self._on_window(window, now)
+            for gesture in self.gestures.poll(self.inbound.position):
+                self._gesture(gesture)
 
     # ----------------------------------------------------------------- turn-taking
 
+    async def _on_window(self, window: VadWindow, now: float) -> None:
+        transitions = self.turns.on_vad(window.probability, window.t_samples, window.length, audio=window.samples)
+        await self._apply(transitions, now)
+
+    def _gesture(self, gesture: GestureEvent) -> None:
+        body = gesture.to_json()
+        body["at"] = None  # listening cues play now; only reply-bound gestures carry a timeline position
+        self._event(body)
+
     async def _apply(self, transitions: list[Transition], now: float) -> None:
+        self.turn_log.observe(transitions)
+        for gesture in self.gestures.on_transitions(transitions):
+            self._gesture(gesture)
         for transition in transitions:
             self._event({"type": "turn", "state": transition.state.value, "turn_id": transition.turn_id})
             if transition.signal is Signal.BARGE_IN:
@@ -305,6 +325,7 @@ class Session:
         self._responding_turn = None
         now = self.clock()
         transitions = self.turns.reply_done(self.inbound.position)
+        self.turn_log.observe(transitions)
         for transition in transitions:
             self._event({"type": "turn", "state": transition.state.value, "turn_id": transition.turn_id})
         self._finish_record(turn_id, now)
@@ -314,6 +335,7 @@ class Session:
         if record is None:
             return
         record.reply_end_s = record.reply_end_s or now
+        record.marks = self.turn_log.finish(turn_id)
         self.finished_records.append(record)
         del self.finished_records[:-100]
         self._event(record.to_json())
@@ -441,6 +463,7 @@ class Session:
         now = self.clock()
         if stream.sent_audio_frames and record.first_audio_sent_s is None:
             record.first_audio_sent_s = now
+            self.gestures.reply_started(stream.turn_id)
         if stream.sent_animation_frames and record.first_animation_sent_s is None:
             record.first_animation_sent_s = now
         self.timeline.cursor = max(self.timeline.cursor, stream.end_sample)

@@ -22,7 +22,7 @@ def served() -> Iterator[int]:
     port = free_port()
     env = {**os.environ, "PRESENCE_SCRIPTED_REPLY": "Nice to meet you."}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "presence", "serve", "--engine", "scripted", "--vad", "energy", "--port", str(port)],
+        [sys.executable, "-m", "presence", "serve", "--engine", "scripted", "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -9,7 +9,7 @@ from tests.conftest import REPO
 def test_readme_lists_every_setting_as_the_code_defines_it() -> None:
     readme = (REPO / "README.md").read_text()
     block = readme.split("<!-- settings:start -->\n", 1)[1].split("\n<!-- settings:end -->", 1)[0]
-    assert block == settings_table(), "regenerate with: python -m presence.config"
+    assert block == settings_table(), "regenerate with: python scripts/sync_readme_settings.py"
 
 
 def test_readme_starts_with_the_two_commands() -> None:
