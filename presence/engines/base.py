@@ -9,6 +9,11 @@ session holds its output until ``TURN_CONFIRMED``. On ``TURN_ABANDONED`` the eng
 the speculation *before* ``turn_event`` returns: from then on nothing of it may be emitted
 (purge queued outputs too). The user's turn goes on under the same ``turn_id``; a later
 ``USER_PAUSED`` for it starts a fresh speculation over everything heard so far.
+
+An engine may also drop a speculation on its own, e.g. when the final transcript at
+``TURN_CONFIRMED`` differs from the partial the speculation used: it emits
+``ReplyEnd(turn_id, "cancelled")``, which retracts everything it emitted for that turn
+before (the session discards it, or cuts it if already sent), and then the new reply.
 """
 
 from __future__ import annotations
@@ -103,8 +108,10 @@ class GestureHint:
 
 @dataclass(frozen=True, slots=True)
 class ReplyEnd:
-    """No more output for ``turn_id``; ``reason`` is ``"done"``, ``"interrupted"``, ``"cancelled"``
-    or ``"error"``."""
+    """No more output for ``turn_id``; ``reason`` is ``"done"``, ``"interrupted"`` or ``"error"``.
+
+    ``"cancelled"`` is different: it retracts what came before for the turn, and more may follow
+    (see the module docstring)."""
 
     turn_id: int
     reason: str = "done"

@@ -122,6 +122,17 @@ class Session:
             asyncio.create_task(self._sender(), name=f"session-{self.agreement.session_id}-sender"),
             asyncio.create_task(self._ticker(), name=f"session-{self.agreement.session_id}-ticker"),
         ]
+        for task in self._tasks:
+            task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        """A session task must never die quietly: a failure ends the session (close 1011)."""
+        if task.cancelled() or self._closed:
+            return
+        failure = task.exception()
+        if failure is not None:
+            log.error("session %s: %s failed", self.agreement.session_id, task.get_name(), exc_info=failure)
+            self._fail(f"internal error in {task.get_name().rsplit('-', 1)[-1]}")
 
     async def close(self) -> None:
         if self._closed:
@@ -240,11 +251,15 @@ class Session:
                 case TurnEventKind.TURN_CONFIRMED:
                     record.turn_confirmed_s = now
                     record.turn_confirmed_sample = event.input_sample
-                    self._release(event.turn_id)
                     self._responding_turn = event.turn_id
                     self._watchdogs[event.turn_id] = asyncio.get_running_loop().call_later(
                         self.config.reply_timeout_s, self._reply_timed_out, event.turn_id
                     )
+                    # The engine hears of the confirmation first: if it retracts its speculation
+                    # now, the retraction usually arrives before anything held is released.
+                    await self.engine.turn_event(event)
+                    self._release(event.turn_id)
+                    continue
             await self.engine.turn_event(event)
 
     def _record(self, turn_id: int) -> TurnRecord:
@@ -258,6 +273,25 @@ class Session:
         held = self._held.pop(turn_id, [])
         self._ready.extend(held)
         self._ready_changed.set()
+        self._space.set()
+
+    def _retract(self, turn_id: int) -> None:
+        """The engine withdrew what it produced so far for this turn (a redone speculation)."""
+        self._held.pop(turn_id, None)
+        self._ready = deque(item for item in self._ready if item.turn_id != turn_id or self._passes_hold(item))
+        record = self.records.get(turn_id)
+        if record is not None:
+            record.engine_first_audio_s = None
+        stream = self._streams.pop(turn_id, None)
+        if stream is None:
+            return
+        stream.cut()
+        if stream.sent_audio_frames:
+            # Already on its way: tell the client to drop it from where it is being heard.
+            now = self.clock()
+            cut_at = min(max(self._heard_position(now), stream.start_sample), stream.end_sample)
+            self.timeline.cut(cut_at)
+            self._event({"type": "interrupt", "turn_id": turn_id, "cut_at": cut_at, "reason": "retracted"})
         self._space.set()
 
     def _reply_timed_out(self, turn_id: int) -> None:
@@ -348,6 +382,9 @@ class Session:
         """Engine outputs → held (unconfirmed turn) or ready (released)."""
         async for item in self.engine.outputs():
             turn_id = _turn_of(item)
+            if isinstance(item, ReplyEnd) and item.reason == "cancelled":
+                self._retract(item.turn_id)
+                continue
             if isinstance(item, AudioChunk):
                 record = self._record(item.turn_id) if item.turn_id not in self._dropped else None
                 if record is not None and record.engine_first_audio_s is None:

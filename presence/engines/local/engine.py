@@ -1,0 +1,302 @@
+"""The embedded local engine: streaming ASR → LLM tokens → clause-by-clause TTS with phonemes.
+
+Offline, no key. Work starts at the first pause (``USER_PAUSED``) from the partial transcript,
+so by the time the turn is confirmed the first clause is usually synthesized; if the final
+transcript differs from the one the speculation used, the reply is redone from the final.
+
+Per session: one recognizer thread, one reply task at a time. Shared by sessions: the LLM
+(generation serialised) and eSpeak NG (synthesis serialised).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import threading
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+
+from presence.audio.espeak import Espeak, Voice
+from presence.config import Settings
+from presence.engines.base import (
+    INPUT_SAMPLE_RATE,
+    AudioChunk,
+    Engine,
+    EngineError,
+    EngineOutput,
+    EngineSession,
+    InputAudio,
+    Interrupt,
+    PhonemeMark,
+    ReplyEnd,
+    SessionOptions,
+    Transcript,
+    TurnEvent,
+    TurnEventKind,
+)
+from presence.engines.local.asr import Hypothesis, RecognizerError, StreamingRecognizer
+from presence.engines.local.clauses import ClauseChunker, speakable
+from presence.engines.local.llm import LanguageModel, LanguageModelError, LlamaModel, Message, OpenAICompatibleModel
+from presence.engines.local.tts import speak
+
+log = logging.getLogger(__name__)
+
+PRE_ROLL_S: Final = 0.5  # audio kept from before the VAD said "speech", so onsets are not clipped
+HISTORY_TURNS: Final = 6  # user/agent pairs kept in the prompt
+FALLBACK_REPLY: Final = "Sorry, could you say that again?"
+
+
+def _normalise(text: str) -> str:
+    return re.sub(r"\s+", " ", text.lower()).strip()
+
+
+@dataclass(slots=True)
+class _Reply:
+    turn_id: int
+    user_text: str
+    cancel: threading.Event = field(default_factory=threading.Event)
+    task: asyncio.Task[None] | None = None
+    spoken: list[tuple[int, str]] = field(default_factory=list)  # (end sample, words) as emitted
+    finished: bool = False
+
+
+class LocalEngine(Engine):
+    name = "local"
+
+    def __init__(self, settings: Settings, model: LanguageModel | None = None) -> None:
+        self.settings = settings
+        self.voice = Voice(settings.voice, settings.tts_rate_wpm, settings.tts_pitch)
+        if model is not None:
+            self.model: LanguageModel = model
+        elif settings.llm_url:
+            key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+            self.model = OpenAICompatibleModel(settings.llm_url, settings.llm_model, key)
+        else:
+            self.model = LlamaModel()
+
+    async def start(self) -> None:
+        await self.model.start()
+        if isinstance(self.model, LlamaModel):
+            # Cache the system prompt's tokens so the first turn starts as fast as later ones.
+            await asyncio.to_thread(self.model.warm, [{"role": "system", "content": self.settings.persona}])
+        # Load eSpeak NG now rather than in the first reply.
+        await asyncio.to_thread(Espeak.instance)
+
+    async def open_session(self, options: SessionOptions) -> LocalSession:
+        session = LocalSession(self, options.persona or self.settings.persona)
+        await session.start()
+        return session
+
+
+class LocalSession(EngineSession):
+    def __init__(self, engine: LocalEngine, persona: str) -> None:
+        self.engine = engine
+        self.persona = persona
+        self.history: list[Message] = []
+        self._outputs: asyncio.Queue[EngineOutput | None] = asyncio.Queue(maxsize=256)
+        self._loop = asyncio.get_running_loop()
+        self._recognizer: StreamingRecognizer | None = None
+        self._pre_roll: deque[np.ndarray] = deque()
+        self._pre_roll_samples = 0
+        self._listening_turn: int | None = None  # the user turn the recognizer is hearing
+        self._reply: _Reply | None = None
+        self._closed = False
+
+    async def start(self) -> None:
+        self._recognizer = await asyncio.to_thread(StreamingRecognizer, self._on_partial)
+
+    # -- inputs --------------------------------------------------------------------------
+
+    async def push_audio(self, audio: InputAudio) -> None:
+        assert self._recognizer is not None
+        if self._listening_turn is not None:
+            self._recognizer.feed(audio.samples)
+            return
+        self._pre_roll.append(audio.samples)
+        self._pre_roll_samples += len(audio.samples)
+        while self._pre_roll and self._pre_roll_samples - len(self._pre_roll[0]) >= PRE_ROLL_S * INPUT_SAMPLE_RATE:
+            self._pre_roll_samples -= len(self._pre_roll.popleft())
+
+    async def turn_event(self, event: TurnEvent) -> None:
+        match event.kind:
+            case TurnEventKind.USER_STARTED:
+                self._begin_listening(event.turn_id)
+            case TurnEventKind.USER_PAUSED:
+                await self._speculate(event.turn_id)
+            case TurnEventKind.TURN_ABANDONED:
+                await self._cancel_reply(event.turn_id, purge=True)
+            case TurnEventKind.TURN_CONFIRMED:
+                await self._confirm(event.turn_id)
+
+    async def interrupt(self, interrupt: Interrupt) -> None:
+        reply = self._reply
+        if reply is None or reply.turn_id != interrupt.turn_id:
+            return
+        heard = " ".join(words for end, words in reply.spoken if end <= interrupt.heard_samples)
+        await self._cancel_reply(interrupt.turn_id, purge=True)
+        # The conversation remembers only what the user actually heard.
+        self._remember(reply.user_text, (heard + " …").strip() if heard else "")
+
+    async def outputs(self) -> AsyncIterator[EngineOutput]:
+        while True:
+            item = await self._outputs.get()
+            if item is None:
+                return
+            yield item
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._reply is not None:
+            await self._cancel_reply(self._reply.turn_id, purge=False)
+        if self._recognizer is not None:
+            self._recognizer.close()
+        with contextlib.suppress(asyncio.QueueFull):
+            self._outputs.put_nowait(None)
+
+    # -- turn handling -------------------------------------------------------------------
+
+    def _begin_listening(self, turn_id: int) -> None:
+        assert self._recognizer is not None
+        if self._listening_turn is None:
+            for samples in self._pre_roll:
+                self._recognizer.feed(samples)
+            self._pre_roll.clear()
+            self._pre_roll_samples = 0
+        self._listening_turn = turn_id
+
+    def _on_partial(self, text: str) -> None:
+        """From the recognizer thread: a new partial transcript of the current user turn."""
+        turn_id = self._listening_turn
+        if turn_id is not None and not self._closed:
+            self._loop.call_soon_threadsafe(self._emit_nowait, Transcript("user", text, False, turn_id))
+
+    async def _speculate(self, turn_id: int) -> None:
+        assert self._recognizer is not None
+        try:
+            hypothesis = await self._recognizer.partial()
+        except RecognizerError as exc:
+            log.warning("partial transcript failed: %s", exc)
+            return
+        if speakable(hypothesis.text):
+            self._start_reply(turn_id, hypothesis.text)
+
+    async def _confirm(self, turn_id: int) -> None:
+        assert self._recognizer is not None
+        self._listening_turn = None
+        try:
+            hypothesis: Hypothesis = await self._recognizer.final()
+        except RecognizerError as exc:
+            await self._cancel_reply(turn_id, purge=True)
+            await self._emit(EngineError(str(exc), turn_id, code="asr_failed"))
+            await self._emit(ReplyEnd(turn_id, "error"))
+            return
+        await self._emit(Transcript("user", hypothesis.text, True, turn_id))
+        reply = self._reply
+        if reply is not None and reply.turn_id == turn_id:
+            if _normalise(reply.user_text) == _normalise(hypothesis.text):
+                return  # the speculation heard the same words: keep it
+            # It answered other words: withdraw it (the session may hold some of it) and redo.
+            await self._cancel_reply(turn_id, purge=True)
+            await self._emit(ReplyEnd(turn_id, "cancelled"))
+        if not speakable(hypothesis.text):
+            # Silence or noise the recogniser could not turn into words: no reply.
+            await self._emit(ReplyEnd(turn_id, "done"))
+            return
+        self._start_reply(turn_id, hypothesis.text)
+
+    def _start_reply(self, turn_id: int, user_text: str) -> None:
+        if self._reply is not None and not self._reply.finished:
+            self._reply.cancel.set()
+        reply = _Reply(turn_id, user_text)
+        reply.task = asyncio.create_task(self._run_reply(reply), name=f"local-reply-{turn_id}")
+        self._reply = reply
+
+    async def _cancel_reply(self, turn_id: int, purge: bool) -> None:
+        reply = self._reply
+        if reply is None or reply.turn_id != turn_id:
+            return
+        reply.cancel.set()
+        if reply.task is not None and not reply.task.done():
+            reply.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reply.task
+        self._reply = None
+        if purge:
+            self._purge(turn_id)
+
+    def _purge(self, turn_id: int) -> None:
+        """Drop queued outputs of a cancelled reply (the engine contract: nothing of it escapes)."""
+        kept: list[EngineOutput | None] = []
+        while not self._outputs.empty():
+            item = self._outputs.get_nowait()
+            if item is None or item.turn_id != turn_id or (isinstance(item, Transcript) and item.role == "user"):
+                kept.append(item)
+        for item in kept:
+            self._outputs.put_nowait(item)
+
+    # -- the reply -----------------------------------------------------------------------
+
+    def _messages(self, user_text: str) -> list[Message]:
+        return [{"role": "system", "content": self.persona}, *self.history, {"role": "user", "content": user_text}]
+
+    def _remember(self, user_text: str, agent_text: str) -> None:
+        self.history += [{"role": "user", "content": user_text}, {"role": "assistant", "content": agent_text}]
+        del self.history[: max(0, len(self.history) - 2 * HISTORY_TURNS)]
+
+    async def _run_reply(self, reply: _Reply) -> None:
+        turn_id = reply.turn_id
+        chunker = ClauseChunker()
+        said: list[str] = []
+        position = 0  # samples of reply audio emitted so far (engine rate)
+        try:
+            async for piece in self.engine.model.stream(self._messages(reply.user_text), reply.cancel):
+                for clause in chunker.push(piece):
+                    position = await self._say(reply, clause, position)
+                    said.append(clause)
+            for clause in chunker.flush():
+                position = await self._say(reply, clause, position)
+                said.append(clause)
+            if not said:  # empty or punctuation-only reply: say something rather than nothing
+                position = await self._say(reply, FALLBACK_REPLY, position)
+                said.append(FALLBACK_REPLY)
+            agent_text = " ".join(said)
+            await self._emit(Transcript("agent", agent_text, True, turn_id))
+            await self._emit(ReplyEnd(turn_id, "done"))
+            self._remember(reply.user_text, agent_text)
+        except (LanguageModelError, RuntimeError) as exc:
+            log.warning("local engine reply failed: %s", exc)
+            await self._emit(EngineError(str(exc), turn_id, code="local_engine_failed"))
+            await self._emit(ReplyEnd(turn_id, "error"))
+        finally:
+            reply.finished = True
+
+    async def _say(self, reply: _Reply, clause: str, position: int) -> int:
+        """Speak one clause; returns the reply's sample position after it."""
+        async for chunk in speak(clause, self.engine.voice, reply.cancel):
+            words = [clause[w.start : w.start + w.length] for w in chunk.words if 0 <= w.start < len(clause)]
+            marks = tuple(PhonemeMark(p.offset, p.symbol, "espeak") for p in chunk.phonemes)
+            rate = Espeak.instance().sample_rate
+            position += len(chunk.samples)
+            reply.spoken.append((position, " ".join(words)))
+            await self._emit(AudioChunk(reply.turn_id, chunk.samples, rate, marks, " ".join(words)))
+        await self._emit(Transcript("agent", clause, False, reply.turn_id))
+        return position
+
+    async def _emit(self, item: EngineOutput) -> None:
+        await self._outputs.put(item)
+
+    def _emit_nowait(self, item: EngineOutput) -> None:
+        with contextlib.suppress(asyncio.QueueFull):  # a partial transcript may be skipped
+            self._outputs.put_nowait(item)
+
+
+def create_engine(settings: Settings) -> LocalEngine:
+    return LocalEngine(settings)

