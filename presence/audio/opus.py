@@ -20,6 +20,7 @@ decoder resynchronises on the next packet; the timestamps say where it belongs.
 
 from __future__ import annotations
 
+import contextlib
 from fractions import Fraction
 from typing import Final
 
@@ -98,17 +99,15 @@ class OpusEncoder:
         return out
 
     def flush(self) -> list[bytes]:
-        """Pad with silence until every real sample is inside a packet past the pre-skip."""
+        """End the stream: pad with silence until every real sample is in a packet past the pre-skip."""
         needed = self._fed + PRE_SKIP_SAMPLES
         encoded = self._pts + len(self._pending)
         pad = max(0, needed - encoded)
         pad += (-(len(self._pending) + pad)) % FRAME_SAMPLES
         out = self.encode(np.zeros(pad, dtype=np.float32)) if pad else []
         self._fed -= pad
-        try:
+        with contextlib.suppress(av.error.EOFError):  # already drained: nothing more to give
             out += [bytes(p) for p in self._codec.encode(None)]
-        except av.error.EOFError:
-            pass
         return out
 
     def _encode_frame(self, block: Float32) -> list[bytes]:
