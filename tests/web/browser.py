@@ -30,7 +30,9 @@ RATE = 16_000
 
 def require_chromium() -> None:
     if not CHROMIUM.exists() and shutil.which("chromium") is None:
-        pytest.fail("Chromium is missing: install it with `apt-get install chromium chromium-driver` (see Makefile browser-deps)")
+        pytest.fail(
+            "Chromium is missing: install it with `apt-get install chromium chromium-driver` (Makefile: browser-deps)"
+        )
 
 
 def free_port() -> int:
@@ -52,9 +54,9 @@ class Server:
 
 
 @contextlib.contextmanager
-def presence_server(tmp: Path, *extra: str) -> Iterator[Server]:
-    """`presence serve` in a subprocess on a free loopback port; stopped (by pid) on exit."""
-    port = free_port()
+def presence_server(tmp: Path, *extra: str, port: int | None = None) -> Iterator[Server]:
+    """`presence serve` in a subprocess on a loopback port (free unless given); stopped on exit."""
+    port = port or free_port()
     log = tmp / f"server-{port}.log"
     env = {**os.environ, "PYTHONPATH": str(REPO), "NO_PROXY": "127.0.0.1,localhost"}
     cmd = [sys.executable, "-m", "presence.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
@@ -132,7 +134,7 @@ def compose(timit: Path, parts: list[tuple[str, float]], lead_s: float = 0.5) ->
 
 
 @contextlib.contextmanager
-def chromium(wav: Path) -> Iterator[Any]:
+def chromium(wav: Path, grant_microphone: bool = True) -> Iterator[Any]:
     """A fresh headless Chromium whose fake microphone plays `wav` once; yields the context."""
     require_chromium()
     from playwright.sync_api import sync_playwright
@@ -149,7 +151,7 @@ def chromium(wav: Path) -> Iterator[Any]:
         "--disable-sync",
         "--autoplay-policy=no-user-gesture-required",
         "--use-fake-device-for-media-stream",
-        "--use-fake-ui-for-media-stream",
+        "--use-fake-ui-for-media-stream" if grant_microphone else "--deny-permission-prompts",
         f"--use-file-for-fake-audio-capture={wav}%noloop",
     ]
     try:
