@@ -1,0 +1,249 @@
+// The page: wires capture, session, playback, animation, avatar and HUD together, and keeps
+// per-turn measurements on the page's one clock (performance.now(), with the audio output
+// mapped onto it by getOutputTimestamp()). `window.presence` exposes state for tests.
+//
+// URL options: ?autostart=1 (start without the button; needs an autoplay-permissive browser),
+// ?processing=0 (no echo cancellation / noise suppression / auto gain), ?codec=pcm (no Opus).
+
+import { AnimationTrack } from "./animation.js";
+import { Avatar } from "./avatar.js";
+import { Capture, MicrophoneError, opusSupported } from "./capture.js";
+import { Hud } from "./hud.js";
+import { openness, poseFromWeights } from "./mouth.js";
+import { Playback } from "./playback.js";
+import { clientHello } from "./protocol.js";
+import { SessionConnection } from "./session.js";
+
+const params = new URLSearchParams(location.search);
+const MOUTH_OPEN = 0.12; // openness counted as "the mouth moved"
+
+const hud = new Hud(document);
+const avatar = new Avatar(document.getElementById("avatar"));
+const animation = new AnimationTrack();
+const turns = new Map(); // turn_id → measurements (ms on the performance clock unless *_ms relative)
+const frames = []; // recent rendered frames: {perfMs, ts, openness}
+const state = {
+  micState: "off",
+  turnState: "listening",
+  respondingTurn: null,
+  replyTurn: null, // the turn whose reply audio plays now
+  weightSet: { name: "oculus15", names: [] },
+  lastSpeechEndPerfMs: null,
+  events: [],
+  errors: [],
+  cuts: 0,
+};
+
+function turnOf(id) {
+  if (!turns.has(id)) turns.set(id, { turnId: id, stages: {}, interrupted: false });
+  return turns.get(id);
+}
+
+const playback = new Playback({
+  onFirstAudio: ({ scheduledAtMs, heardAtMs }) => {
+    const id = state.respondingTurn;
+    if (id === null) return;
+    state.replyTurn = id;
+    const t = turnOf(id);
+    if (t.firstScheduledPerfMs !== undefined) return;
+    t.firstScheduledPerfMs = scheduledAtMs;
+    t.firstHeardPerfMs = heardAtMs;
+    refreshTurn(t);
+  },
+});
+
+const connection = new SessionConnection({
+  hello: clientHello(),
+  handlers: {
+    onHello: (agreement) => {
+      state.weightSet = agreement.weight_set;
+      playback.reset();
+      animation.clear();
+      state.agreement = agreement;
+      // A new session has a new input timeline (and a fresh Opus decoder expecting a pre-skip).
+      capture?.setCodec(agreement.audio_in.codec);
+    },
+    onAudio: (frame, nowMs) => playback.push(frame, nowMs),
+    onAnimation: (frame) => animation.add(frame),
+    onEvent: onEvent,
+    onStatus: ({ state: s, message }) => {
+      hud.setStatus(s, message);
+      state.connection = s;
+      state.connectionMessage = message;
+    },
+    onRtt: (ms) => {
+      state.rttMs = ms;
+      playback.jitter.observeRtt(ms);
+    },
+  },
+});
+
+function onEvent(body, nowMs) {
+  state.events.push({ ...body, receivedAtMs: nowMs });
+  if (state.events.length > 500) state.events.shift();
+  switch (body.type) {
+    case "turn": {
+      state.turnState = body.state;
+      avatar.setState(body.state);
+      const t = turnOf(body.turn_id);
+      if ((body.state === "paused" || body.state === "speculating") && state.lastSpeechEndPerfMs !== null) {
+        t.speechEndPerfMs = state.lastSpeechEndPerfMs;
+      }
+      if (body.state === "responding") {
+        state.respondingTurn = body.turn_id;
+        t.speechEndPerfMs ??= state.lastSpeechEndPerfMs;
+      }
+      break;
+    }
+    case "transcript":
+      hud.transcriptLine(body.role, body.text, body.final, body.turn_id);
+      break;
+    case "interrupt":
+      playback.cut(body.cut_at);
+      animation.cut(body.cut_at);
+      state.cuts += 1;
+      turnOf(body.turn_id).interrupted = true;
+      break;
+    case "gesture": {
+      const at = body.at === null || body.at === undefined ? nowMs : timelineToPerf(body.at, nowMs);
+      avatar.gesture(body.name, at, body.duration_ms ?? 600);
+      break;
+    }
+    case "metrics":
+      onMetrics(body);
+      break;
+    case "error":
+      state.errors.push(body);
+      hud.error(`server error (${body.code}): ${body.message}`);
+      break;
+  }
+}
+
+/** A gesture stamped on the output timeline happens when that sample is heard. */
+function timelineToPerf(ts, nowMs) {
+  const heard = playback.heardTimeline(nowMs);
+  return heard === null ? nowMs : nowMs + ((ts - heard) * 1000) / playback.sampleRate;
+}
+
+function onMetrics(m) {
+  const t = turnOf(m.turn_id);
+  t.server = m;
+  t.interrupted ||= Boolean(m.interrupted);
+  refreshTurn(t);
+  const c = t.stages;
+  connection.sendEvent({ type: "client_metrics", turn_id: m.turn_id, ...roundAll(c), rtt_ms: state.rttMs ?? null });
+}
+
+function roundAll(o) {
+  return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, typeof v === "number" ? Math.round(v * 10) / 10 : v]));
+}
+
+/** Fill the waterfall stages, all in ms after the user's speech ended (page VAD). */
+function refreshTurn(t) {
+  const end = t.speechEndPerfMs;
+  if (end === undefined || end === null) return;
+  const s = t.server;
+  if (s) {
+    // Server times count from when the last speech frame arrived there: about half an RTT
+    // plus half a 20 ms frame after the speech ended here.
+    const uplink = (state.rttMs ?? 0) / 2 + 10;
+    const at = (v) => (typeof v === "number" ? v + uplink : undefined);
+    t.stages.confirmedMs = at(s.turn_confirmed_ms);
+    t.stages.engineFirstAudioMs = at(s.engine_first_audio_ms);
+    t.stages.firstAudioSentMs = at(s.first_audio_sent_ms);
+  }
+  if (t.firstScheduledPerfMs !== undefined) t.stages.firstScheduledMs = t.firstScheduledPerfMs - end;
+  if (t.firstHeardPerfMs !== undefined) t.stages.firstHeardMs = t.firstHeardPerfMs - end;
+  if (t.firstMouthPerfMs !== undefined) t.stages.firstMouthMs = t.firstMouthPerfMs - end;
+  hud.showTurn(t);
+}
+
+// ---------------------------------------------------------------- render loop
+
+function frame() {
+  const now = performance.now();
+  const ts = playback.running ? playback.heardTimeline(now) : null;
+  const weights = ts === null ? null : animation.sample(ts);
+  const pose = poseFromWeights(state.weightSet.name, state.weightSet.names, weights);
+  avatar.render(pose, now);
+  const open = openness(pose);
+  frames.push({ perfMs: now, ts, openness: open });
+  if (frames.length > 3600) frames.splice(0, frames.length - 3600);
+  if (ts !== null) {
+    animation.prune(ts - 2400);
+    const id = state.replyTurn;
+    if (id !== null && open >= MOUTH_OPEN) {
+      const t = turnOf(id);
+      if (t.firstMouthPerfMs === undefined) {
+        t.firstMouthPerfMs = now;
+        refreshTurn(t);
+      }
+    }
+  }
+  requestAnimationFrame(frame);
+}
+
+let lastPlaybackReport = null;
+function tick() {
+  const now = performance.now();
+  const heard = playback.running ? playback.heardTimeline(now) : null;
+  if (heard !== null && heard !== lastPlaybackReport) {
+    connection.sendEvent({ type: "playback", heard_until: Math.floor(heard) });
+    lastPlaybackReport = heard;
+  }
+  const ctx = playback.context;
+  hud.showStats({
+    rttMs: state.rttMs,
+    jitterMs: playback.jitter.jitterMs,
+    depthMs: playback.depthMs(now),
+    targetMs: playback.jitter.targetDelayMs(now),
+    outputLatencyMs: ctx ? ((ctx.baseLatency || 0) + (ctx.outputLatency || 0)) * 1000 : null,
+    underruns: playback.status.underruns + playback.jitter.stats.underruns,
+    late: playback.jitter.stats.late,
+    micState: state.micState,
+  });
+}
+
+// ---------------------------------------------------------------- start
+
+let capture = null;
+
+async function start() {
+  document.getElementById("start").disabled = true;
+  try {
+    await playback.start();
+    const codec = params.get("codec") === "pcm" || !(await opusSupported()) ? "pcm_s16le" : "opus";
+    connection.hello.audio_in = codec === "opus"
+      ? [{ codec: "opus", sample_rate: 48000, channels: 1 }, { codec: "pcm_s16le", sample_rate: 16000, channels: 1 }]
+      : [{ codec: "pcm_s16le", sample_rate: 16000, channels: 1 }];
+    connection.connect();
+    capture = new Capture({
+      processing: params.get("processing") !== "0",
+      send: (frame) => {
+        // Only speak the codec the server chose; before the hello, nothing is sent.
+        if (state.agreement && state.agreement.audio_in.codec === capture.codec) connection.sendAudio(frame);
+      },
+    });
+    await capture.start(codec);
+    state.micState = codec === "opus" ? "on (opus)" : "on (pcm 16 kHz)";
+    state.capture = capture;
+  } catch (err) {
+    const message = err instanceof MicrophoneError ? err.message : `could not start: ${err?.message ?? err}`;
+    state.micState = "unavailable";
+    state.startError = message;
+    hud.error(message);
+    document.getElementById("start").disabled = false;
+  }
+}
+
+// The page VAD's speech end: the end of the last block judged speech, on the perf clock.
+setInterval(() => {
+  if (!capture || capture.firstBlockPerfMs === null || capture.suppressor.lastSpeechEnd === null) return;
+  state.lastSpeechEndPerfMs = capture.firstBlockPerfMs + capture.suppressor.lastSpeechEnd / 48;
+}, 10);
+setInterval(tick, 100);
+requestAnimationFrame(frame);
+document.getElementById("start").addEventListener("click", start);
+if (params.get("autostart") === "1") start();
+
+window.presence = { state, turns, frames, playback, animation, avatar, connection, get capture() { return capture; }, start };
