@@ -138,7 +138,7 @@ class LocalSession(EngineSession):
         reply = self._reply
         if reply is None or reply.turn_id != interrupt.turn_id:
             return
-        heard = " ".join(words for end, words in reply.spoken if end <= interrupt.heard_samples)
+        heard = " ".join(words for end, words in reply.spoken if words and end <= interrupt.heard_samples)
         await self._cancel_reply(interrupt.turn_id, purge=True)
         # The conversation remembers only what the user actually heard.
         self._remember(reply.user_text, (heard + " …").strip() if heard else "")

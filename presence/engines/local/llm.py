@@ -73,7 +73,13 @@ class LlamaModel:
         for _ in self._tokens(messages, threading.Event(), max_tokens=1):
             pass
 
-    def _tokens(self, messages: list[Message], cancel: threading.Event, max_tokens: int | None = None) -> Iterator[str]:
+    def _tokens(
+        self,
+        messages: list[Message],
+        cancel: threading.Event,
+        max_tokens: int | None = None,
+        stop: threading.Event | None = None,
+    ) -> Iterator[str]:
         if self._llama is None:
             raise LanguageModelError("the model is not loaded (Engine.start was not awaited)")
         with self._lock:
@@ -82,7 +88,7 @@ class LlamaModel:
             )
             try:
                 for chunk in chunks:
-                    if cancel.is_set():
+                    if cancel.is_set() or (stop is not None and stop.is_set()):
                         return
                     piece = chunk["choices"][0]["delta"].get("content")
                     if piece:
@@ -93,10 +99,13 @@ class LlamaModel:
     async def stream(self, messages: list[Message], cancel: threading.Event) -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
         pieces: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
+        # Our own stop flag: the caller's ``cancel`` belongs to the whole reply (TTS reads it
+        # too), so ending this stream must not set it.
+        stop = threading.Event()
 
         def produce() -> None:
             try:
-                for piece in self._tokens(messages, cancel):
+                for piece in self._tokens(messages, cancel, stop=stop):
                     loop.call_soon_threadsafe(pieces.put_nowait, piece)
             except Exception as exc:
                 loop.call_soon_threadsafe(pieces.put_nowait, exc)
@@ -113,7 +122,7 @@ class LlamaModel:
                     raise LanguageModelError(f"the language model failed: {item}") from item
                 yield item
         finally:
-            cancel.set()  # if the consumer stopped early, the worker stops at the next token
+            stop.set()  # if the consumer stopped early, the worker stops at the next token
             await asyncio.shield(worker)
 
 
