@@ -73,6 +73,24 @@ async def run_server(settings: Settings, engine: Engine | None = None) -> AsyncI
         await asyncio.wait_for(task, 10)
 
 
+@contextlib.asynccontextmanager
+async def run_uvicorn(app: Any) -> AsyncIterator[int]:
+    """Any ASGI app (a fake endpoint) on a free loopback port, in this event loop."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
 ServerFactory = Callable[..., contextlib.AbstractAsyncContextManager[RunningServer]]
 
 
@@ -90,4 +108,4 @@ def server_factory() -> ServerFactory:
     return factory
 
 
-__all__ = ["DATA_DIR", "REPO", "RunningServer", "ServerFactory", "run_server", "silence", "speech_like"]
+__all__ = ["DATA_DIR", "REPO", "RunningServer", "ServerFactory", "run_server", "run_uvicorn", "silence", "speech_like"]

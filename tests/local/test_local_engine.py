@@ -178,6 +178,9 @@ class PunctuationModel:
     async def start(self) -> None:
         return None
 
+    async def stop(self) -> None:
+        return None
+
     async def stream(self, messages: list[Message], cancel: threading.Event) -> AsyncIterator[str]:
         for piece in ["...", " !", " **"]:
             yield piece

@@ -88,6 +88,9 @@ class LocalEngine(Engine):
         # Load eSpeak NG now rather than in the first reply.
         await asyncio.to_thread(Espeak.instance)
 
+    async def stop(self) -> None:
+        await self.model.stop()
+
     async def open_session(self, options: SessionOptions) -> LocalSession:
         session = LocalSession(self, options.persona or self.settings.persona)
         await session.start()

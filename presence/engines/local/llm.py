@@ -29,6 +29,10 @@ class LanguageModel(Protocol):
 
     async def start(self) -> None: ...
 
+    async def stop(self) -> None:
+        """Release connections or memory; the model is not used after this."""
+        ...
+
     def stream(self, messages: list[Message], cancel: threading.Event) -> AsyncIterator[str]:
         """Text pieces of the reply; stops early, cleanly, once ``cancel`` is set."""
         ...
@@ -59,6 +63,9 @@ class LlamaModel:
 
     async def start(self) -> None:
         await asyncio.to_thread(self._load)
+
+    async def stop(self) -> None:
+        self._llama = None  # llama.cpp frees the context when the object goes
 
     def _load(self) -> None:
         try:
@@ -143,6 +150,11 @@ class OpenAICompatibleModel:
         except ImportError as exc:
             raise LanguageModelError("--llm-url needs the openai package: pip install 'presence[local]'") from exc
         self._client = AsyncOpenAI(base_url=self.base_url, api_key=self.api_key, max_retries=1, timeout=30)
+
+    async def stop(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
     async def stream(self, messages: list[Message], cancel: threading.Event) -> AsyncIterator[str]:
         if self._client is None:
