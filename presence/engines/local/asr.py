@@ -11,6 +11,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -62,6 +63,8 @@ class StreamingRecognizer:
         self._samples = 0
         self._since_partial = 0
         self._last_partial = ""
+        self.cpu_s = 0.0  # decoder CPU time so far (worker thread), for benchmarks
+        self.decoded_s = 0.0  # audio decoded so far
         self._thread = threading.Thread(target=self._work, name="presence-asr", daemon=True)
         self._thread.start()
 
@@ -102,17 +105,23 @@ class StreamingRecognizer:
             kind: str
             payload: Any
             kind, payload = job  # type: ignore[misc]
-            try:
-                if kind == "audio":
+            if kind == "audio":
+                started = time.thread_time()
+                try:
                     self._decode(payload)
-                    continue
-                result = self._answer(kind)
-            except Exception as exc:
-                self._in_utterance = False
-                if kind != "audio":
-                    payload.set_exception(RecognizerError(f"speech recognition failed: {exc}"))
+                except Exception:
+                    # Reported to whoever asks for this utterance's transcript: it comes back empty.
+                    log.exception("pocketsphinx failed while decoding")
+                    self._in_utterance = False
+                self.cpu_s += time.thread_time() - started
+                self.decoded_s += len(payload) / INPUT_SAMPLE_RATE
                 continue
-            payload.set_result(result)
+            future: Future[Hypothesis] = payload
+            try:
+                future.set_result(self._answer(kind))
+            except Exception as exc:  # any decoder failure ends up on the awaiting side
+                self._in_utterance = False
+                future.set_exception(RecognizerError(f"speech recognition failed: {exc}"))
 
     def _decode(self, samples: Float32) -> None:
         if self._samples >= MAX_UTTERANCE_S * INPUT_SAMPLE_RATE:

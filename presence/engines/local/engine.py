@@ -15,6 +15,7 @@ import contextlib
 import logging
 import re
 import threading
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -64,6 +65,10 @@ class _Reply:
     task: asyncio.Task[None] | None = None
     spoken: list[tuple[int, str]] = field(default_factory=list)  # (end sample, words) as emitted
     finished: bool = False
+    marks: dict[str, float] = field(default_factory=dict)  # stage → perf_counter(), first wins
+
+    def mark(self, stage: str) -> None:
+        self.marks.setdefault(stage, time.perf_counter())
 
 
 class LocalEngine(Engine):
@@ -110,6 +115,10 @@ class LocalSession(EngineSession):
         self._listening_turn: int | None = None  # the user turn the recognizer is hearing
         self._reply: _Reply | None = None
         self._closed = False
+        #: turn → stage → perf_counter(): when each stage of the reply that was kept happened
+        #: (speculation started, confirmed, ASR final, LLM first token, first clause, TTS first
+        #: chunk, first audio out). ``presence bench engine`` reads it.
+        self.timings: dict[int, dict[str, float]] = {}
 
     async def start(self) -> None:
         self._recognizer = await asyncio.to_thread(StreamingRecognizer, self._on_partial)
@@ -189,11 +198,12 @@ class LocalSession(EngineSession):
             log.warning("partial transcript failed: %s", exc)
             return
         if speakable(hypothesis.text):
-            self._start_reply(turn_id, hypothesis.text)
+            self._start_reply(turn_id, hypothesis.text).mark("speculated")
 
     async def _confirm(self, turn_id: int) -> None:
         assert self._recognizer is not None
         self._listening_turn = None
+        confirmed = time.perf_counter()
         try:
             hypothesis: Hypothesis = await self._recognizer.final()
         except RecognizerError as exc:
@@ -201,11 +211,18 @@ class LocalSession(EngineSession):
             await self._emit(EngineError(str(exc), turn_id, code="asr_failed"))
             await self._emit(ReplyEnd(turn_id, "error"))
             return
+        asr_final = time.perf_counter()
         await self._emit(Transcript("user", hypothesis.text, True, turn_id))
+        self.timings[turn_id] = {"confirmed": confirmed, "asr_final": asr_final}
+        del_old = [t for t in self.timings if t < turn_id - 50]
+        for old in del_old:  # bounded: benchmarks read recent turns only
+            del self.timings[old]
         reply = self._reply
         if reply is not None and reply.turn_id == turn_id:
             if _normalise(reply.user_text) == _normalise(hypothesis.text):
-                return  # the speculation heard the same words: keep it
+                reply.marks.update(self.timings[turn_id])
+                self.timings[turn_id] = reply.marks  # the speculation heard the same words: keep it
+                return
             # It answered other words: withdraw it (the session may hold some of it) and redo.
             await self._cancel_reply(turn_id, purge=True)
             await self._emit(ReplyEnd(turn_id, "cancelled"))
@@ -213,14 +230,18 @@ class LocalSession(EngineSession):
             # Silence or noise the recogniser could not turn into words: no reply.
             await self._emit(ReplyEnd(turn_id, "done"))
             return
-        self._start_reply(turn_id, hypothesis.text)
+        reply = self._start_reply(turn_id, hypothesis.text)
+        reply.marks.update(self.timings[turn_id])
+        self.timings[turn_id] = reply.marks
 
-    def _start_reply(self, turn_id: int, user_text: str) -> None:
+    def _start_reply(self, turn_id: int, user_text: str) -> _Reply:
         if self._reply is not None and not self._reply.finished:
             self._reply.cancel.set()
         reply = _Reply(turn_id, user_text)
+        reply.mark("reply_started")
         reply.task = asyncio.create_task(self._run_reply(reply), name=f"local-reply-{turn_id}")
         self._reply = reply
+        return reply
 
     async def _cancel_reply(self, turn_id: int, purge: bool) -> None:
         reply = self._reply
@@ -261,10 +282,13 @@ class LocalSession(EngineSession):
         position = 0  # samples of reply audio emitted so far (engine rate)
         try:
             async for piece in self.engine.model.stream(self._messages(reply.user_text), reply.cancel):
+                reply.mark("llm_first_token")
                 for clause in chunker.push(piece):
+                    reply.mark("first_clause")
                     position = await self._say(reply, clause, position)
                     said.append(clause)
             for clause in chunker.flush():
+                reply.mark("first_clause")
                 position = await self._say(reply, clause, position)
                 said.append(clause)
             if not said:  # empty or punctuation-only reply: say something rather than nothing
@@ -284,12 +308,14 @@ class LocalSession(EngineSession):
     async def _say(self, reply: _Reply, clause: str, position: int) -> int:
         """Speak one clause; returns the reply's sample position after it."""
         async for chunk in speak(clause, self.engine.voice, reply.cancel):
+            reply.mark("tts_first_chunk")
             words = [clause[w.start : w.start + w.length] for w in chunk.words if 0 <= w.start < len(clause)]
             marks = tuple(PhonemeMark(p.offset, p.symbol, "espeak") for p in chunk.phonemes)
             rate = Espeak.instance().sample_rate
             position += len(chunk.samples)
             reply.spoken.append((position, " ".join(words)))
             await self._emit(AudioChunk(reply.turn_id, chunk.samples, rate, marks, " ".join(words)))
+            reply.mark("first_audio")
         await self._emit(Transcript("agent", clause, False, reply.turn_id))
         return position
 

@@ -9,9 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from presence.audio.espeak import Espeak, SpeechChunk, Voice
+
+
+@dataclass(slots=True)
+class SynthesisStats:
+    """Process-wide eSpeak NG cost, for benchmarks: CPU seconds and seconds of speech made."""
+
+    cpu_s: float = 0.0
+    audio_s: float = 0.0
+
+
+STATS = SynthesisStats()
 
 
 async def speak(text: str, voice: Voice, cancel: threading.Event) -> AsyncIterator[SpeechChunk]:
@@ -20,15 +33,18 @@ async def speak(text: str, voice: Voice, cancel: threading.Event) -> AsyncIterat
     chunks: asyncio.Queue[SpeechChunk | BaseException | None] = asyncio.Queue()
 
     def on_chunk(chunk: SpeechChunk) -> bool:
+        STATS.audio_s += len(chunk.samples) / Espeak.instance().sample_rate
         loop.call_soon_threadsafe(chunks.put_nowait, chunk)
         return not cancel.is_set()
 
     def produce() -> None:
+        started = time.thread_time()
         try:
             Espeak.instance().stream(text, voice, on_chunk)
         except Exception as exc:
             loop.call_soon_threadsafe(chunks.put_nowait, exc)
         finally:
+            STATS.cpu_s += time.thread_time() - started
             loop.call_soon_threadsafe(chunks.put_nowait, None)
 
     worker = loop.run_in_executor(None, produce)
