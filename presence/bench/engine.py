@@ -106,12 +106,14 @@ async def run(turns: int, speculate: bool) -> dict[str, Any]:
     stop = asyncio.Event()
     reader = asyncio.create_task(drain(session, stop, ends, reply_audio_s))
     rows: list[dict[str, float]] = []
+    kept = 0
     cpu0, tts0 = time.process_time(), (tts.STATS.cpu_s, tts.STATS.audio_s)
     audios = [question_audio(i) for i in range(turns)]
     for turn in range(1, turns + 1):
         marks = await one_turn(session, turn, audios[turn - 1], speculate, settings)
         await asyncio.wait_for(ends[turn].wait(), 60)
         confirmed = marks.get("confirmed")
+        kept += "speculated" in marks
         if confirmed is not None:
             rows.append({stage: (marks[stage] - confirmed) * 1000 for stage in STAGES if stage in marks})
     recognizer = session._recognizer
@@ -124,6 +126,7 @@ async def run(turns: int, speculate: bool) -> dict[str, Any]:
     return {
         "speculation": speculate,
         "turns": len(rows),
+        "speculation_kept": kept,
         "stages_ms": {stage: summary([r[stage] for r in rows if stage in r]) for stage in STAGES},
         "asr_cpu_ms_per_audio_s": round(1000 * asr_cpu, 1) if asr_cpu is not None else None,
         "tts_cpu_ms_per_audio_s": round(1000 * tts_cpu, 1),
@@ -169,6 +172,8 @@ def main(argv: list[str]) -> int:
             "(speculation), held by the session until the turn is confirmed. The machine runs other "
             "work too; compare rows within this run.",
             table(rows, columns),
+            f"Speculative replies kept at confirmation: {cpu['speculation_kept']} of {cpu['turns']} "
+            "(the rest were redone from the final transcript).",
             f"CPU: ASR {cpu['asr_cpu_ms_per_audio_s']} ms per second of user audio; "
             f"TTS {cpu['tts_cpu_ms_per_audio_s']} ms per second of reply audio (one core).",
         ]
