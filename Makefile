@@ -30,14 +30,19 @@ install-test: $(VENV)/.test-installed
 run: install-run
 	$(VENV)/bin/presence serve --host $(HOST) --port $(PORT)
 
-# Debian's Chromium drives the browser tests. As root we install it; otherwise the browser
-# tests fail with a message naming the packages (they never skip silently).
+# Debian's Chromium drives the browser tests and Node runs the web client's pure-module
+# tests. As root we install what is missing; otherwise those tests fail with a message naming
+# the packages (they never skip silently).
+BROWSER_PACKAGES := chromium chromium-driver
 browser-deps:
-	@if ! command -v chromium >/dev/null 2>&1; then \
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$(BROWSER_PACKAGES)"; \
+	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	  else \
-	    echo "chromium is missing: run 'sudo apt-get install chromium chromium-driver' (browser tests will fail)"; \
+	    echo "missing: run 'sudo apt-get install $$missing' (the browser tests will fail)"; \
 	  fi; \
 	fi
 

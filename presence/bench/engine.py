@@ -45,7 +45,7 @@ QUESTIONS = [
     "How far is the train station from here?",
     "Do you have a gym in the hotel?",
 ]
-VOICES = [Voice("en-us", 160, 50), Voice("en-us", 140, 35), Voice("en-gb", 170, 60)]
+VOICES = [Voice("en-us", 160, 50), Voice("en-us", 140, 35), Voice("en", 170, 60)]
 STAGES = ["asr_final", "llm_first_token", "first_clause", "tts_first_chunk", "first_audio"]
 
 
@@ -138,11 +138,11 @@ async def run(turns: int, speculate: bool) -> dict[str, Any]:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="presence bench engine", description=__doc__)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--turns", type=int, default=20)
+    parser.add_argument("--turns", type=int, default=21)
     parser.add_argument("--json")
     parser.add_argument("--md", default="docs/benchmarks/engine.md")
     args = parser.parse_args(argv)
-    turns = 2 if args.quick else args.turns
+    turns = 3 if args.quick else args.turns  # 3: every voice once
     results = [asyncio.run(run(turns, speculate)) for speculate in (True, False)]
     rows = []
     for result in results:

@@ -23,5 +23,5 @@ def test_engine_suite_reports_every_stage_for_both_modes(tmp_path: Path) -> None
     runs = json.loads(out.read_text())["runs"]
     assert [run["speculation"] for run in runs] == [True, False]
     for run in runs:
-        assert run["turns"] == 2
-        assert run["stages_ms"]["first_audio"]["n"] == 2
+        assert run["turns"] == 3
+        assert run["stages_ms"]["first_audio"]["n"] == 3

@@ -185,3 +185,30 @@ def test_a_server_error_event_is_shown(tmp_path: Path, timit_dir: Path) -> None:
         page = open_page(context, server.url)
         text = wait_for(page, "() => document.getElementById('errors').textContent", 25, "the error to be shown")
     assert "server error" in text
+
+
+@pytest.mark.local_models
+def test_the_local_engine_answers_a_spoken_question_in_the_page(tmp_path: Path, timit_dir: Path) -> None:
+    audio, _ = compose(timit_dir, [("dr2-marc0/sa2", 6.0)])  # "Don't ask me to carry an oily rag like that."
+    wav = write_wav(tmp_path / "question.wav", audio)
+    with presence_server(tmp_path, "--engine", "local") as server, chromium(wav) as context:
+        page = open_page(context, server.url)
+        wait_for(page, "() => presence.state.connection === 'open'", 30, "the session to open")
+        page.evaluate(PIXEL_PROBE)
+        turn = wait_for(
+            page,
+            "() => [...presence.turns.values()].find(t => t.server && t.firstMouthPerfMs !== undefined)",
+            40,
+            "a spoken reply from the local engine",
+        )
+        data = page.evaluate(
+            "() => ({pixels: window.mouthPixels, played: presence.playback.jitter.stats.played,"
+            " transcript: document.body.innerText})"
+        )
+    assert not page.errors, page.errors
+    assert data["played"] > 0
+    assert turn["server"]["user_text"], "the page got the user's transcript"
+    assert turn["server"]["agent_text"], "and the agent's"
+    pixels = np.array(data["pixels"])
+    during = pixels[pixels[:, 0] > turn["firstHeardPerfMs"]]
+    assert len(during) and during[:, 1].max() > 100, "the mouth opened while the reply played"

@@ -49,7 +49,12 @@ from presence.engines.local.tts import speak
 log = logging.getLogger(__name__)
 
 PRE_ROLL_S: Final = 0.5  # audio kept from before the VAD said "speech", so onsets are not clipped
-HISTORY_TURNS: Final = 6  # user/agent pairs kept in the prompt
+# The prompt keeps at most HISTORY_MAX user/agent pairs and, past that, drops to HISTORY_KEEP.
+# Trimming in blocks matters: llama.cpp reuses the previous prompt's tokens up to the first
+# difference, so dropping the oldest turn every turn would re-evaluate the whole history each
+# time (measured: first token 1.5 s instead of 60 ms after a few turns).
+HISTORY_MAX: Final = 8
+HISTORY_KEEP: Final = 4
 FALLBACK_REPLY: Final = "Sorry, could you say that again?"
 
 
@@ -273,16 +278,19 @@ class LocalSession(EngineSession):
 
     def _remember(self, user_text: str, agent_text: str) -> None:
         self.history += [{"role": "user", "content": user_text}, {"role": "assistant", "content": agent_text}]
-        del self.history[: max(0, len(self.history) - 2 * HISTORY_TURNS)]
+        if len(self.history) > 2 * HISTORY_MAX:
+            del self.history[: len(self.history) - 2 * HISTORY_KEEP]
 
     async def _run_reply(self, reply: _Reply) -> None:
         turn_id = reply.turn_id
         chunker = ClauseChunker()
         said: list[str] = []
+        generated = ""  # the model's own words, kept verbatim so its prompt cache stays valid
         position = 0  # samples of reply audio emitted so far (engine rate)
         try:
             async for piece in self.engine.model.stream(self._messages(reply.user_text), reply.cancel):
                 reply.mark("llm_first_token")
+                generated += piece
                 for clause in chunker.push(piece):
                     reply.mark("first_clause")
                     position = await self._say(reply, clause, position)
@@ -297,7 +305,7 @@ class LocalSession(EngineSession):
             agent_text = " ".join(said)
             await self._emit(Transcript("agent", agent_text, True, turn_id))
             await self._emit(ReplyEnd(turn_id, "done"))
-            self._remember(reply.user_text, agent_text)
+            self._remember(reply.user_text, generated if speakable(generated) else agent_text)
         except (LanguageModelError, RuntimeError) as exc:
             log.warning("local engine reply failed: %s", exc)
             await self._emit(EngineError(str(exc), turn_id, code="local_engine_failed"))
