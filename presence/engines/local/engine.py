@@ -124,6 +124,7 @@ class LocalSession(EngineSession):
         #: (speculation started, confirmed, ASR final, LLM first token, first clause, TTS first
         #: chunk, first audio out). ``presence bench engine`` reads it.
         self.timings: dict[int, dict[str, float]] = {}
+        self._background: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         self._recognizer = await asyncio.to_thread(StreamingRecognizer, self._on_partial)
@@ -173,6 +174,9 @@ class LocalSession(EngineSession):
         self._closed = True
         if self._reply is not None:
             await self._cancel_reply(self._reply.turn_id, purge=False)
+        for task in list(self._background):
+            with contextlib.suppress(Exception):
+                await task  # a warm-up holds the model lock for well under a second
         if self._recognizer is not None:
             self._recognizer.close()
         with contextlib.suppress(asyncio.QueueFull):
@@ -280,6 +284,19 @@ class LocalSession(EngineSession):
         self.history += [{"role": "user", "content": user_text}, {"role": "assistant", "content": agent_text}]
         if len(self.history) > 2 * HISTORY_MAX:
             del self.history[: len(self.history) - 2 * HISTORY_KEEP]
+            self._rewarm()
+
+    def _rewarm(self) -> None:
+        """After a trim the next prompt differs from the cached one right after the system
+        prompt; evaluate the new prefix now, while the user is still listening to the reply,
+        so the next turn does not pay for it."""
+        model = self.engine.model
+        if not isinstance(model, LlamaModel) or self._closed:
+            return
+        prefix = [{"role": "system", "content": self.persona}, *self.history]
+        task = asyncio.create_task(asyncio.to_thread(model.warm, prefix), name="local-llm-rewarm")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _run_reply(self, reply: _Reply) -> None:
         turn_id = reply.turn_id
