@@ -29,8 +29,8 @@ from presence.bench._stats import summary, table, write_results
 REPO = Path(__file__).resolve().parents[2]
 QUESTIONS = ["dr2-marc0/sa2", "dr4-falr0/sa2", "dr1-fvmh0/sa1", "dr3-madc0/sa1", "dr5-mbgt0/sa2", "dr6-fapb0/sa1"]
 ENGINES: dict[str, tuple[str, ...]] = {
-    "scripted, think 0 ms": ("--engine", "scripted", "--scripted-think-ms", "0"),
-    "scripted, think 100 ms": ("--engine", "scripted", "--scripted-think-ms", "100"),
+    "scripted-think-0ms": ("--engine", "scripted", "--scripted-think-ms", "0"),
+    "scripted-think-100ms": ("--engine", "scripted", "--scripted-think-ms", "100"),
     "local": ("--engine", "local"),
 }
 
@@ -121,7 +121,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--md", default="docs/benchmarks/g2g.md")
     args = parser.parse_args(argv)
     timit = data_dir(args.data)
-    engines = ["scripted, think 0 ms"] if args.quick else [e.strip() for e in args.engines.split(",")]
+    engines = ["scripted-think-0ms"] if args.quick else [e.strip() for e in args.engines.split(",")]
     profiles = ["loopback"] if args.quick else [p.strip() for p in args.profiles.split(",")]
     questions = QUESTIONS[: 2 if args.quick else args.questions]
     results: list[dict[str, Any]] = []
