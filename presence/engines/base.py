@@ -170,6 +170,9 @@ class Engine(abc.ABC):
     name: str = "engine"
     #: True when the engine hears audio itself and may detect turns (cloud speech models).
     hears_audio: bool = False
+    #: True when its audio chunks carry phoneme marks, so lips can follow them exactly;
+    #: otherwise the session infers visemes from the audio.
+    phoneme_timings: bool = False
 
     async def start(self) -> None:
         """Load shared resources (models); called once before the first session."""

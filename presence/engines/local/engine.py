@@ -78,6 +78,7 @@ class _Reply:
 
 class LocalEngine(Engine):
     name = "local"
+    phoneme_timings = True  # eSpeak NG reports every phoneme's sample
 
     def __init__(self, settings: Settings, model: LanguageModel | None = None) -> None:
         self.settings = settings
