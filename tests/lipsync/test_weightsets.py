@@ -29,7 +29,7 @@ def test_oculus15_is_the_identity() -> None:
 
 
 def test_arkit_output_has_the_negotiated_names_and_order() -> None:
-    assert ARKIT_NAMES == WEIGHT_SETS["arkit"][1]
+    assert WEIGHT_SETS["arkit"][1] == ARKIT_NAMES
     assert to_weight_set(rest_weights(), "arkit").shape == (len(ARKIT_NAMES),)
 
 
