@@ -1,1 +1,44 @@
-"""presence.lipsync"""
+"""Lip-sync: reply audio (and phoneme marks, when the engine has them) → viseme frames.
+
+``create_animator`` is the session's one entry point; ``to_weight_set`` maps the Oculus-15
+weights every animator produces to the set the client negotiated.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from presence.lipsync.base import Animator, EnergyAnimator, VisemeFrame
+from presence.lipsync.phonemes import PhonemeAnimator
+from presence.lipsync.weightsets import to_weight_set
+
+ANIMATOR_KINDS: Final = ("phonemes", "energy")
+
+
+class UnknownAnimatorError(ValueError):
+    """``create_animator`` was asked for a kind it does not know."""
+
+
+def create_animator(kind: str, sample_rate: int, fps: int = 60) -> Animator:
+    """A fresh animator for one session's replies.
+
+    ``"phonemes"`` animates from the chunks' phoneme marks (local TTS); ``"energy"`` opens
+    the mouth with loudness (the fallback for audio-only engines).
+    """
+    if kind == "phonemes":
+        return PhonemeAnimator(sample_rate, fps)
+    if kind == "energy":
+        return EnergyAnimator(sample_rate, fps)
+    raise UnknownAnimatorError(f"unknown animator {kind!r}; choose one of {', '.join(ANIMATOR_KINDS)}")
+
+
+__all__ = [
+    "ANIMATOR_KINDS",
+    "Animator",
+    "EnergyAnimator",
+    "PhonemeAnimator",
+    "UnknownAnimatorError",
+    "VisemeFrame",
+    "create_animator",
+    "to_weight_set",
+]
