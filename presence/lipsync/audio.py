@@ -180,4 +180,3 @@ class AudioAnimator:
         if drop:
             self._rows = self._rows[drop:]
             self._rows_start += drop
-

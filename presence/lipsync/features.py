@@ -24,7 +24,7 @@ N_MELS: Final = 32
 F_MIN_HZ: Final = 60.0
 F_MAX_HZ: Final = 7600.0
 PEAK_DECAY_DB: Final = 0.3  # per hop: the level reference forgets a loud peak at 30 dB/s
-PEAK_START_DB: Final = -25.0
+PEAK_MIN_DB: Final = -60.0  # the reference never sinks below this: silence stays far under it
 FLOOR_DB: Final = -80.0  # features are clamped this far below the peak
 SILENT_DB: Final = -70.0  # absolute frame level under which the mouth is simply at rest
 _DC_POLE: Final = 0.995
@@ -66,7 +66,7 @@ class Geometry:
             falling = (hi - bins) / max(hi - mid, 1e-9)
             bank[:, m] = np.clip(np.minimum(rising, falling), 0.0, None)
         bank /= np.maximum(bank.sum(axis=0, keepdims=True), 1e-9)
-        return cls(sample_rate, hop, window, n_fft, np.hanning(window), bank)
+        return cls(sample_rate, hop, window, n_fft, np.hanning(window).astype(np.float64), bank)
 
 
 class FeatureStream:
@@ -84,7 +84,7 @@ class FeatureStream:
         self._audio = np.zeros(half, dtype=np.float64)  # silence before the first sample
         self._audio_start = -half  # stream sample of self._audio[0]
         self._next_row = 0
-        self._peak_db = PEAK_START_DB
+        self._peak_db = PEAK_MIN_DB
 
     @property
     def rows_done(self) -> int:
@@ -114,10 +114,10 @@ class FeatureStream:
             index = starts[:, None] + np.arange(g.window)[None, :]
             frames = self._audio[index] * g.hann[None, :]
             power = np.abs(np.fft.rfft(frames, n=g.n_fft, axis=1)) ** 2
-            mel_db = 10.0 * np.log10(power @ g.mel_bank + 1e-12)
-            level_db = 10.0 * np.log10(np.mean(np.square(self._audio[index]), axis=1) + 1e-12)
+            mel_db = 10.0 * np.log10(power @ g.mel_bank + 1e-20)
+            level_db = 10.0 * np.log10(np.mean(np.square(self._audio[index]), axis=1) + 1e-20)
             for r in range(count):
-                self._peak_db = max(float(level_db[r]), self._peak_db - PEAK_DECAY_DB)
+                self._peak_db = max(float(level_db[r]), self._peak_db - PEAK_DECAY_DB, PEAK_MIN_DB)
                 rows[r, :N_MELS] = np.maximum(mel_db[r] - self._peak_db, FLOOR_DB)
                 rows[r, N_MELS] = max(level_db[r] - self._peak_db, FLOOR_DB)
                 rows[r, N_MELS + 1] = max(level_db[r], -100.0)

@@ -115,7 +115,11 @@ def score(utterances: list[Utterance]) -> Scores:
     est_open = np.concatenate([estimate_openness(u.weights[: len(u.reference)]) for u in utterances])
     ref_closed, est_closed = ref == _CLOSED, est == _CLOSED
     shifts = range(-MAX_SHIFT_MS // FRAME_MS, MAX_SHIFT_MS // FRAME_MS + 1)
-    by_shift = {s: float(np.mean(np.equal(*_shifted_pairs(utterances, s)))) for s in shifts}
+    by_shift = {}
+    for shift in shifts:
+        ref_s, est_s = _shifted_pairs(utterances, shift)
+        if len(ref_s):
+            by_shift[shift] = float(np.mean(ref_s == est_s))
     best = max(by_shift, key=lambda s: (by_shift[s], -abs(s)))
     both = ref_closed & est_closed
     return Scores(

@@ -13,6 +13,7 @@ particular nothing from the TIMIT evaluation sample, is used.
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 from pathlib import Path
 
@@ -32,12 +33,14 @@ VARIANTS = ("", "+f1", "+f2", "+f3", "+f4", "+m1", "+m2", "+m3", "+m4", "+m5", "
 RATES_HZ = (16000, 22050, 24000, 48000)
 OFFSETS = (-12, -9, -6, -4, -3, -2, -1, 0, 1)
 CLOSURE_MS = 45.0
-FUNCTION_WORDS = (
-    "the a an and or but of to in on at by for with from as is are was were be been it its this that these "
-    "those he she they we you i me him her them us my your our their not no yes so if then than when where "
-    "what who why how all some any one two three do does did have has had will would can could should may "
-    "might must there here very just only also about over under after before again more most much many"
-).split()
+_FUNCTION_WORDS_TEXT = """
+the a an and or but of to in on at by for with from as is are was were be been it its this that
+these those he she they we you i me him her them us my your our their not no yes so if then than
+when where what who why how all some any one two three do does did have has had will would can
+could should may might must there here very just only also about over under after before again more
+most much many
+"""
+FUNCTION_WORDS = tuple(_FUNCTION_WORDS_TEXT.split())
 
 
 def load_words() -> list[str]:
@@ -74,7 +77,9 @@ def frame_labels(offsets: list[int], symbols: list[str], n_samples: int, rate: i
             continue
         start = offset
         if shape.stop:
-            floor = 0 if previous is None else previous[0] + (0 if previous[1] == SILENCE else 0.4 * (offset - previous[0]))
+            floor = (
+                0 if previous is None else previous[0] + (0 if previous[1] == SILENCE else 0.4 * (offset - previous[0]))
+            )
             start = max(offset - closure, int(np.ceil(floor)), starts[-1] if starts else 0)
         starts.append(start)
         visemes.append(VISEME_INDEX[shape.onset])
@@ -82,7 +87,7 @@ def frame_labels(offsets: list[int], symbols: list[str], n_samples: int, rate: i
     hop = round(rate * HOP_MS / 1000)
     centres = np.arange(-(-n_samples // hop)) * hop
     index = np.searchsorted(np.asarray(starts), centres, side="right") - 1
-    labels = np.where(index >= 0, np.asarray(visemes + [0])[np.maximum(index, 0)], VISEME_INDEX[SILENCE])
+    labels = np.where(index >= 0, np.asarray([*visemes, 0])[np.maximum(index, 0)], VISEME_INDEX[SILENCE])
     return labels.astype(np.int64)
 
 
@@ -142,7 +147,7 @@ def train(
     xn = (x - mean) / std
     sizes = (x.shape[1], *hidden, len(VISEMES))
     params = []
-    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+    for a, b in itertools.pairwise(sizes):
         params += [rng.standard_normal((a, b)).astype(np.float32) * np.sqrt(2.0 / a), np.zeros(b, np.float32)]
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]
