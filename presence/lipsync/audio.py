@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from presence.engines.base import AudioChunk
 from presence.lipsync.base import VISEME_INDEX, FrameGrid, VisemeFrame, rest_weights
-from presence.lipsync.features import N_MELS, SILENT_DB, FeatureStream, Matrix
+from presence.lipsync.features import N_FEATURES, SILENT_DB, FeatureStream, Matrix
 
 MODEL_FILE: Final = "audio_mlp.npz"
 _SIL = VISEME_INDEX["sil"]
@@ -126,7 +126,7 @@ class AudioAnimator:
 
     def reset(self) -> None:
         self._features = FeatureStream(self.sample_rate)
-        self._rows = np.zeros((0, N_MELS + 2), dtype=np.float32)
+        self._rows = np.zeros((0, N_FEATURES), dtype=np.float32)
         self._rows_start = 0  # row index of self._rows[0]
         self._weights: dict[int, Matrix] = {}
         self._start: int | None = None  # timeline sample of the reply's first audio sample

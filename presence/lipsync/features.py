@@ -5,7 +5,10 @@ the reply's first sample. Mel bands cover 60–7600 Hz, so any rate from 16 kHz 
 same features and the animator needs no resampler (and none of its delay). Features are
 log-mel energies relative to a decaying peak of the frame level, so a reply at −40 dBFS
 and one at −6 dBFS look alike, while pauses stay clearly below speech; a DC blocker runs
-first. ``FeatureStream`` and ``features_of`` give identical numbers for the same audio, so
+first. A second copy of the bands has the running mean spectrum of the speech so far
+subtracted (cepstral mean normalisation, causally): it removes the microphone's and the
+voice's long-term colouring, which differ most between synthetic and recorded speech.
+``FeatureStream`` and ``features_of`` give identical numbers for the same audio, so
 the trainer computes exactly what the animator will see.
 """
 
@@ -27,6 +30,9 @@ PEAK_DECAY_DB: Final = 0.3  # per hop: the level reference forgets a loud peak a
 PEAK_MIN_DB: Final = -60.0  # the reference never sinks below this: silence stays far under it
 FLOOR_DB: Final = -80.0  # features are clamped this far below the peak
 SILENT_DB: Final = -70.0  # absolute frame level under which the mouth is simply at rest
+SPEECH_REL_DB: Final = -35.0  # frames this close to the peak update the spectral mean
+MEAN_FRAMES: Final = 150  # the spectral mean averages about the last 1.5 s of speech
+N_FEATURES: Final = 2 * N_MELS + 2
 _DC_POLE: Final = 0.995
 
 Matrix = npt.NDArray[np.float32]
@@ -73,8 +79,9 @@ class FeatureStream:
     """Feed audio in any pieces; take out feature rows as their windows complete.
 
     Row ``j`` describes the window centred on sample ``j * hop`` of the stream (audio before
-    sample 0 counts as silence). Each row is ``N_MELS`` band levels and the frame level,
-    all in dB relative to the running peak, plus the absolute frame level in dBFS.
+    sample 0 counts as silence). Each row is ``N_MELS`` band levels relative to the running
+    peak, the same bands relative to the running mean spectrum, the frame level relative
+    to the peak, and the absolute frame level in dBFS (always last).
     """
 
     def __init__(self, sample_rate: int) -> None:
@@ -85,6 +92,8 @@ class FeatureStream:
         self._audio_start = -half  # stream sample of self._audio[0]
         self._next_row = 0
         self._peak_db = PEAK_MIN_DB
+        self._mean_db: npt.NDArray[np.float64] | None = None
+        self._mean_frames = 0
 
     @property
     def rows_done(self) -> int:
@@ -108,7 +117,7 @@ class FeatureStream:
         end = self._audio_start + len(self._audio)
         # Row j's window is [j*hop - half, j*hop - half + window): complete once that is in.
         count = max((end + half - g.window) // g.hop - self._next_row + 1, 0)
-        rows = np.zeros((count, N_MELS + 2), dtype=np.float32)
+        rows = np.zeros((count, N_FEATURES), dtype=np.float32)
         if count:
             starts = (self._next_row + np.arange(count)) * g.hop - half - self._audio_start
             index = starts[:, None] + np.arange(g.window)[None, :]
@@ -118,9 +127,17 @@ class FeatureStream:
             level_db = 10.0 * np.log10(np.mean(np.square(self._audio[index]), axis=1) + 1e-20)
             for r in range(count):
                 self._peak_db = max(float(level_db[r]), self._peak_db - PEAK_DECAY_DB, PEAK_MIN_DB)
-                rows[r, :N_MELS] = np.maximum(mel_db[r] - self._peak_db, FLOOR_DB)
-                rows[r, N_MELS] = max(level_db[r] - self._peak_db, FLOOR_DB)
-                rows[r, N_MELS + 1] = max(level_db[r], -100.0)
+                relative = max(level_db[r] - self._peak_db, FLOOR_DB)
+                bands = np.maximum(mel_db[r] - self._peak_db, FLOOR_DB)
+                if relative > SPEECH_REL_DB:
+                    self._mean_frames = min(self._mean_frames + 1, MEAN_FRAMES)
+                    if self._mean_db is None:
+                        self._mean_db = bands.copy()
+                    self._mean_db += (bands - self._mean_db) / self._mean_frames
+                rows[r, :N_MELS] = bands
+                rows[r, N_MELS : 2 * N_MELS] = bands - (self._mean_db if self._mean_db is not None else bands)
+                rows[r, 2 * N_MELS] = relative
+                rows[r, 2 * N_MELS + 1] = max(level_db[r], -100.0)
             self._next_row += count
         keep_from = max(self._next_row * g.hop - half - self._audio_start, 0)
         self._audio = self._audio[keep_from:]

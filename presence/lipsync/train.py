@@ -29,7 +29,11 @@ from presence.lipsync.features import HOP_MS, features_of
 from presence.lipsync.phones import SILENCE, espeak_shape
 
 VOICES = ("en-us", "en", "en-GB-x-rp", "en-029", "en-GB-scotland", "en-US-nyc", "en-GB-x-gbclan", "en-GB-x-gbcwmd")
-VARIANTS = ("", "+f1", "+f2", "+f3", "+f4", "+m1", "+m2", "+m3", "+m4", "+m5", "+m6", "+m7")
+VARIANTS = (
+    *("", "+f1", "+f2", "+f3", "+f4", "+f5", "+m1", "+m2", "+m3", "+m4", "+m5", "+m6", "+m7", "+m8"),
+    *("+klatt", "+klatt2", "+klatt3", "+klatt4", "+klatt6", "+belinda", "+benjamin", "+john", "+linda"),
+    *("+david", "+steph", "+robert", "+paul", "+ian", "+edward", "+grandma", "+grandpa", "+announcer"),
+)
 RATES_HZ = (16000, 22050, 24000, 48000)
 OFFSETS = (-12, -9, -6, -4, -3, -2, -1, 0, 1)
 CLOSURE_MS = 45.0
