@@ -149,13 +149,13 @@ def reference_phone_marks(rec: Recording) -> list[PhonemeMark]:
     return marks
 
 
-def run_reference_phones(recordings: list[Recording]) -> Estimate:
+def run_reference_phones(recordings: list[Recording], holdback_ms: float = 0.0) -> Estimate:
     started = time.process_time()
     weights = []
     for rec in recordings:
         rate, frame = rec.sample_rate, rec.sample_rate * FRAME_MS // 1000
         offset = frame // 2
-        animator = PhonemeAnimator(rate, fps=1000 // FRAME_MS)
+        animator = PhonemeAnimator(rate, fps=1000 // FRAME_MS, holdback_ms=holdback_ms)
         marks = reference_phone_marks(rec)
         chunk = rate * CHUNK_MS // 1000
         frames = []
@@ -173,7 +173,8 @@ def run_reference_phones(recordings: list[Recording]) -> Estimate:
             if rem == 0 and 0 <= k < rec.frames:
                 out[k] = f.weights
         weights.append(out)
-    return Estimate(weights, 0.0, time.process_time() - started, "true phones as marks; not from audio")
+    notes = "true phones as marks; not from audio"
+    return Estimate(weights, holdback_ms, time.process_time() - started, notes)
 
 
 def one_hot(labels: npt.NDArray[np.int64]) -> Weights:
@@ -277,6 +278,7 @@ def evaluate(recordings: list[Recording]) -> tuple[list[dict[str, Any]], dict[st
     estimates["pylipsync (uLipSync port)"] = run_pylipsync(recordings)
     estimates.update(audio_estimators(recordings))
     estimates["reference phones → PhonemeAnimator"] = run_reference_phones(recordings)
+    estimates["reference phones → PhonemeAnimator, 50 ms holdback"] = run_reference_phones(recordings, 50.0)
     rows = []
     for name, est in estimates.items():
         s = score([Utterance(ref, w) for ref, w in zip(references, est.weights, strict=True)])

@@ -25,7 +25,7 @@ from presence.audio.espeak import Espeak, Voice
 from presence.audio.pcm import resample
 from presence.lipsync.audio import AudioModel, model_path, stack_context
 from presence.lipsync.base import VISEME_INDEX, VISEMES
-from presence.lipsync.features import HOP_MS, features_of
+from presence.lipsync.features import HOP_MS, N_FEATURES, N_MELS, features_of
 from presence.lipsync.phones import SILENCE, espeak_shape
 
 VOICES = ("en-us", "en", "en-GB-x-rp", "en-029", "en-GB-scotland", "en-US-nyc", "en-GB-x-gbclan", "en-GB-x-gbcwmd")
@@ -37,6 +37,9 @@ VARIANTS = (
 RATES_HZ = (16000, 22050, 24000, 48000)
 OFFSETS = (-12, -9, -6, -4, -3, -2, -1, 0, 1)
 CLOSURE_MS = 45.0
+DROPOUT = 0.2
+INPUT_NOISE = 0.2
+MAX_MASKED_BANDS = 5
 _FUNCTION_WORDS_TEXT = """
 the a an and or but of to in on at by for with from as is are was were be been it its this that
 these those he she they we you i me him her them us my your our their not no yes so if then than
@@ -141,6 +144,21 @@ def build(n: int, seed: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.in
     return np.concatenate(xs).astype(np.float32), np.concatenate(ys)
 
 
+def augment(x: npt.NDArray[np.float32], rng: np.random.Generator) -> npt.NDArray[np.float32]:
+    """Standardised inputs with noise and a random span of mel bands masked (in both copies
+    of the bands, across the whole context): the model must not lean on fine spectral detail
+    that eSpeak has and recorded speech lacks."""
+    out = x + rng.standard_normal(x.shape, dtype=np.float32) * INPUT_NOISE
+    framed = out.reshape(len(x), len(OFFSETS), N_FEATURES)
+    width = rng.integers(0, MAX_MASKED_BANDS + 1, size=len(x))
+    first = rng.integers(0, N_MELS, size=len(x))
+    band = np.arange(N_MELS)[None, :]
+    masked = (band >= first[:, None]) & (band < (first + width)[:, None])
+    framed[:, :, :N_MELS][np.broadcast_to(masked[:, None, :], (len(x), len(OFFSETS), N_MELS))] = 0.0
+    framed[:, :, N_MELS : 2 * N_MELS][np.broadcast_to(masked[:, None, :], (len(x), len(OFFSETS), N_MELS))] = 0.0
+    return framed.reshape(len(x), -1)
+
+
 def train(
     x: npt.NDArray[np.float32], y: npt.NDArray[np.int64], hidden: tuple[int, ...], epochs: int, seed: int
 ) -> AudioModel:
@@ -164,10 +182,12 @@ def train(
         loss_sum = 0.0
         for lo in range(0, len(order), batch):
             idx = order[lo : lo + batch]
-            acts = [xn[idx]]
+            acts = [augment(xn[idx], rng)]
             for i in range(0, len(params), 2):
                 h = acts[-1] @ params[i] + params[i + 1]
-                acts.append(np.maximum(h, 0.0) if i < len(params) - 2 else h)
+                if i < len(params) - 2:  # hidden: ReLU, then inverted dropout
+                    h = np.maximum(h, 0.0) * (rng.random(h.shape, dtype=np.float32) >= DROPOUT) / (1 - DROPOUT)
+                acts.append(h)
             logits = acts[-1] - acts[-1].max(axis=1, keepdims=True)
             probs = np.exp(logits)
             probs /= probs.sum(axis=1, keepdims=True)
@@ -179,7 +199,7 @@ def train(
                 grads[i] = acts[i // 2].T @ grad
                 grads[i + 1] = grad.sum(axis=0)
                 if i:
-                    grad = (grad @ params[i].T) * (acts[i // 2] > 0)
+                    grad = (grad @ params[i].T) * (acts[i // 2] > 0) / (1 - DROPOUT)
             step += 1
             for j, g in enumerate(grads):
                 m[j] = 0.9 * m[j] + 0.1 * g
