@@ -1,0 +1,357 @@
+"""``presence bench lipsync``: audio-driven lip-sync scored on real speech with phone alignments.
+
+Every estimator runs on the same utterances (default: the TIMIT sample in ../shared/data;
+any folder of ``<speaker>/<utt>.wav`` with TIMIT-style ``.phn`` files works) and is scored
+as design/VISEMES.md defines (see ``presence.lipsync.scoring``). Streaming estimators are
+fed 20 ms chunks through the Animator protocol; each row reports the look-ahead it needs
+(audio after a frame's centre that its weights depend on) and its CPU time per second of
+audio. The reference-phones row feeds the true phones to PhonemeAnimator: an upper bound
+for phoneme-driven lip-sync, not an audio estimator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+import wave
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from presence.audio.pcm import Float32, float_to_s16le, resample
+from presence.bench._stats import summary, table, write_results
+from presence.engines.base import AudioChunk, PhonemeMark
+from presence.lipsync.base import VISEME_INDEX, VISEMES, Animator, EnergyAnimator, rest_weights
+from presence.lipsync.phonemes import PhonemeAnimator
+from presence.lipsync.phones import ARPABET_TO_VISEME, TIMIT_TO_ARPABET
+from presence.lipsync.scoring import (
+    COARSE_INDEX,
+    FRAME_MS,
+    PhoneSegment,
+    Utterance,
+    frame_count,
+    majority_share,
+    read_phn,
+    reference_labels,
+    score,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_DATA = Path(os.environ.get("PRESENCE_DATA_DIR", REPO / ".." / "shared" / "data")) / "timit-sample"
+DOCS = REPO / "docs" / "benchmarks"
+CHUNK_MS = 20
+QUICK_UTTERANCES = 8
+OFFLINE = 10**9  # "look-ahead" that reaches the end of every utterance: the final hypothesis
+REPRODUCE = "python -m presence.cli bench lipsync --json docs/benchmarks/lipsync.json --md docs/benchmarks/lipsync.md"
+Weights = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    name: str
+    audio: Float32
+    sample_rate: int
+    phones: list[PhoneSegment]
+
+    @property
+    def frames(self) -> int:
+        return frame_count(len(self.audio), self.sample_rate)
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    weights: list[Weights]  # per recording: frames × 15 at frame centres
+    lookahead_ms: float
+    cpu_s: float
+    notes: str = ""
+
+
+def load_corpus(folder: Path) -> list[Recording]:
+    if not folder.is_dir():
+        raise SystemExit(f"lip-sync evaluation data not found: {folder} (pass --data or set PRESENCE_DATA_DIR)")
+    recordings = []
+    for wav_path in sorted(folder.glob("*/*.wav")):
+        phn = wav_path.with_suffix(".phn")
+        if not phn.exists():
+            continue
+        audio, rate = read_audio(wav_path)
+        recordings.append(Recording(f"{wav_path.parent.name}/{wav_path.stem}", audio, rate, read_phn(phn)))
+    if not recordings:
+        raise SystemExit(f"no <speaker>/<utt>.wav with a .phn beside it under {folder}")
+    return recordings
+
+
+def read_audio(path: Path) -> tuple[Float32, int]:
+    """Mono float32 and its rate from a 16-bit RIFF WAV or NIST SPHERE file (TIMIT ships both)."""
+    raw = path.read_bytes()
+    if raw.startswith(b"NIST_1A"):
+        header_bytes = int(raw[8:16])
+        text = raw[16:header_bytes].decode("ascii", "replace").splitlines()
+        fields = dict(line.split(" ", 1) for line in text if " " in line)
+        if fields.get("sample_n_bytes") != "-i 2":
+            raise SystemExit(f"{path}: only 16-bit SPHERE is supported")
+        order = "<i2" if fields.get("sample_byte_format", "-s2 01").endswith("01") else ">i2"
+        rate = int(fields.get("sample_rate", "-i 16000").split()[-1])
+        channels = int(fields.get("channel_count", "-i 1").split()[-1])
+        data = np.frombuffer(raw[header_bytes:], dtype=order)
+        data = data[: len(data) - len(data) % channels].reshape(-1, channels)
+    else:
+        with wave.open(str(path), "rb") as wav:
+            if wav.getsampwidth() != 2:
+                raise SystemExit(f"{path}: only 16-bit PCM WAV is supported")
+            data = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").reshape(-1, wav.getnchannels())
+            rate = wav.getframerate()
+    return (data.mean(axis=1) / 32768.0).astype(np.float32), rate
+
+
+def stream_animator(make: Callable[[int], Animator], rec: Recording) -> Weights:
+    """Feed 20 ms chunks; frames land on frame centres because the timeline starts half a frame in."""
+    rate = rec.sample_rate
+    frame = rate * FRAME_MS // 1000
+    animator = make(rate)
+    offset = frame // 2  # timeline sample of audio sample 0
+    out = np.tile(rest_weights(), (rec.frames, 1))
+    chunk = rate * CHUNK_MS // 1000
+    frames = []
+    for start in range(0, len(rec.audio), chunk):
+        piece = AudioChunk(0, rec.audio[start : start + chunk], rate)
+        frames += animator.push(piece, offset + start)
+    frames += animator.flush()
+    for f in frames:
+        k, rem = divmod(f.t_samples - offset - frame // 2, frame)
+        if rem == 0 and 0 <= k < rec.frames:
+            out[k] = f.weights
+    return out
+
+
+def run_animator(make: Callable[[int], Animator], recordings: list[Recording], notes: str = "") -> Estimate:
+    started = time.process_time()
+    weights = [stream_animator(make, r) for r in recordings]
+    cpu = time.process_time() - started
+    lookahead = make(recordings[0].sample_rate).lookahead_samples * 1000 / recordings[0].sample_rate
+    return Estimate(weights, lookahead, cpu, notes)
+
+
+def reference_phone_marks(rec: Recording) -> list[PhonemeMark]:
+    """True phones as ARPAbet marks placed like eSpeak's: a stop's closure merges into its burst."""
+    marks: list[PhonemeMark] = []
+    phones = rec.phones
+    for i, seg in enumerate(phones):
+        if seg.phone.endswith("cl") and i + 1 < len(phones) and phones[i + 1].phone == seg.phone[:-2]:
+            continue  # the burst's mark carries it, and the animator closes the lips before it
+        arpabet = TIMIT_TO_ARPABET.get(seg.phone, seg.phone.upper())
+        marks.append(PhonemeMark(seg.start_sample, arpabet or "SIL", "arpabet"))
+    return marks
+
+
+def run_reference_phones(recordings: list[Recording], holdback_ms: float = 0.0) -> Estimate:
+    started = time.process_time()
+    weights = []
+    for rec in recordings:
+        rate, frame = rec.sample_rate, rec.sample_rate * FRAME_MS // 1000
+        offset = frame // 2
+        animator = PhonemeAnimator(rate, fps=1000 // FRAME_MS, holdback_ms=holdback_ms)
+        marks = reference_phone_marks(rec)
+        chunk = rate * CHUNK_MS // 1000
+        frames = []
+        for start in range(0, len(rec.audio), chunk):
+            inside = tuple(
+                PhonemeMark(m.offset_samples - start, m.phoneme, m.alphabet)
+                for m in marks
+                if start <= m.offset_samples < start + chunk
+            )
+            frames += animator.push(AudioChunk(0, rec.audio[start : start + chunk], rate, inside), offset + start)
+        frames += animator.flush()
+        out = np.tile(rest_weights(), (rec.frames, 1))
+        for f in frames:
+            k, rem = divmod(f.t_samples - offset - frame // 2, frame)
+            if rem == 0 and 0 <= k < rec.frames:
+                out[k] = f.weights
+        weights.append(out)
+    notes = "true phones as marks; not from audio"
+    return Estimate(weights, holdback_ms, time.process_time() - started, notes)
+
+
+def one_hot(labels: npt.NDArray[np.int64]) -> Weights:
+    out = np.zeros((len(labels), len(VISEMES)), dtype=np.float32)
+    out[np.arange(len(labels)), labels] = 1.0
+    return out
+
+
+def pocketsphinx_runs(
+    recordings: list[Recording], lookaheads_ms: tuple[int, ...]
+) -> tuple[dict[int, Estimate], list[float]]:
+    """Streaming allphone decoding, 10 ms at a time; frame k is labelled with the hypothesis
+    available once audio up to its end plus the look-ahead has been decoded. Also returns, per
+    phone of the final hypothesis, how long after the phone's end its label stopped changing."""
+    import pocketsphinx
+
+    model = Path(pocketsphinx.__file__).parent / "model" / "en-us"
+    decoder = pocketsphinx.Decoder(
+        hmm=str(model / "en-us"), allphone=str(model / "en-us-phone.lm.bin"), lm=None,
+        beam=1e-20, pbeam=1e-20, lw=2.0, logfn=os.devnull,
+    )  # fmt: skip
+    silence = VISEME_INDEX["sil"]
+    labels_by: dict[int, list[npt.NDArray[np.int64]]] = {la: [] for la in lookaheads_ms}
+    settle_ms: list[float] = []
+    started = time.process_time()
+    for rec in recordings:
+        audio = rec.audio if rec.sample_rate == 16000 else resample(rec.audio, rec.sample_rate, 16000)
+        pcm = float_to_s16le(audio)
+        n = frame_count(len(audio), 16000)
+        history = np.full((n + 1, n), silence, dtype=np.int64)  # history[b]: labels after b blocks
+        decoder.start_utt()
+        for b in range(1, n + 1):
+            decoder.process_raw(pcm[(b - 1) * 320 : b * 320], False, False)
+            history[b] = _segment_labels(decoder.seg(), n, carry=True)
+        decoder.end_utt()
+        final = _segment_labels(decoder.seg(), n, carry=True)
+        for la in lookaheads_ms:
+            block = np.minimum(np.arange(n) + 1 + la // FRAME_MS, n)
+            labels_by[la].append(np.where(block >= n, final, history[block, np.arange(n)]))
+        changed = history != final[None, :]
+        last_change = np.where(changed.any(axis=0), n - np.argmax(changed[::-1], axis=0), 0)
+        for seg in decoder.seg() or ():
+            lo, hi = max(seg.start_frame, 0), min(seg.end_frame + 1, n)
+            if hi > lo:
+                settle_ms.append(float((last_change[lo:hi].max() - hi) * FRAME_MS))
+    cpu = time.process_time() - started
+    estimates = {
+        la: Estimate(
+            [one_hot(lab) for lab in labels_by[la]],
+            la if la != OFFLINE else float("inf"),
+            cpu,
+            "allphone, en-us phone LM",
+        )
+        for la in lookaheads_ms
+    }
+    return estimates, settle_ms
+
+
+def _segment_labels(segments: Any, n: int, carry: bool) -> npt.NDArray[np.int64]:
+    labels = np.full(n, VISEME_INDEX["sil"], dtype=np.int64)
+    last_end, last_label = 0, VISEME_INDEX["sil"]
+    for seg in segments or ():  # no hypothesis yet: None
+        viseme = ARPABET_TO_VISEME.get(str(seg.word).upper(), "sil")  # fillers (+NSN+ ...) are silence
+        lo, hi = max(seg.start_frame, 0), min(seg.end_frame + 1, n)
+        labels[lo:hi] = VISEME_INDEX[viseme]
+        last_end, last_label = max(last_end, hi), VISEME_INDEX[viseme]
+    if carry:
+        labels[last_end:] = last_label  # frames not yet hypothesised keep the newest phone
+    return labels
+
+
+def run_pylipsync(recordings: list[Recording]) -> Estimate:
+    """uLipSync's port: 64 ms MFCC windows centred on each 10 ms frame, so 32 ms look-ahead."""
+    from pylipsync import PhonemeAnalyzer
+
+    to_viseme = {"aa": "aa", "ee": "E", "ih": "ih", "oh": "oh", "ou": "ou", "silence": "sil"}
+    analyzer = PhonemeAnalyzer()
+    started = time.process_time()
+    weights = []
+    for rec in recordings:
+        audio = rec.audio if rec.sample_rate == 16000 else resample(rec.audio, rec.sample_rate, 16000)
+        segments = analyzer.extract_phoneme_segments(audio, 16000, window_size_ms=64.0, fps=1000 // FRAME_MS)
+        out = np.zeros((rec.frames, len(VISEMES)), dtype=np.float32)
+        for k, seg in enumerate(segments[: rec.frames]):
+            for phoneme in seg.phonemes:
+                out[k, VISEME_INDEX[to_viseme[phoneme.name]]] = phoneme.target
+        weights.append(np.clip(np.nan_to_num(out), 0.0, 1.0))
+    return Estimate(weights, 32.0, time.process_time() - started, "MFCC templates: vowels and silence only")
+
+
+def evaluate(recordings: list[Recording]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    references = [reference_labels(r.phones, r.frames, r.sample_rate) for r in recordings]
+    audio_s = sum(len(r.audio) / r.sample_rate for r in recordings)
+    estimates: dict[str, Estimate] = {}
+    estimates["energy (baseline)"] = run_animator(lambda rate: EnergyAnimator(rate, fps=100), recordings)
+    sphinx, settle = pocketsphinx_runs(recordings, (0, 30, 110, OFFLINE))
+    estimates["pocketsphinx allphone, causal"] = sphinx[0]
+    estimates["pocketsphinx allphone, 30 ms look-ahead"] = sphinx[30]
+    estimates["pocketsphinx allphone, 110 ms look-ahead"] = sphinx[110]
+    estimates["pocketsphinx allphone, whole utterance (offline)"] = sphinx[OFFLINE]
+    estimates["pylipsync (uLipSync port)"] = run_pylipsync(recordings)
+    estimates.update(audio_estimators(recordings))
+    estimates["reference phones → PhonemeAnimator"] = run_reference_phones(recordings)
+    estimates["reference phones → PhonemeAnimator, 50 ms holdback"] = run_reference_phones(recordings, 50.0)
+    rows = []
+    for name, est in estimates.items():
+        s = score([Utterance(ref, w) for ref, w in zip(references, est.weights, strict=True)])
+        rows.append({
+            "estimator": name, "agreement15": s.agreement15, "agreement_coarse": s.agreement_coarse,
+            "closed_recall": s.closed_recall, "closed_precision": s.closed_precision,
+            "openness_r": s.openness_r, "best_shift_ms": s.best_shift_ms,
+            "agreement15_best": s.agreement15_at_best_shift, "lookahead_ms": est.lookahead_ms,
+            "cpu_pct_of_core": 100.0 * est.cpu_s / audio_s, "notes": est.notes,
+        })  # fmt: skip
+    meta = {
+        "utterances": len(recordings),
+        "audio_s": round(audio_s, 1),
+        "frames": int(sum(len(r) for r in references)),
+        "majority_share": majority_share([Utterance(r, one_hot(r)) for r in references]),
+        "majority_share_coarse": majority_share([Utterance(COARSE_INDEX[r], one_hot(r)) for r in references]),
+        "pocketsphinx_settle_ms_after_phone_end": summary(settle, digits=1),
+    }
+    return rows, meta
+
+
+def audio_estimators(recordings: list[Recording]) -> dict[str, Estimate]:
+    """The trained audio-driven animator, when its weights are present in the package."""
+    try:
+        from presence.lipsync.audio import AudioAnimator, load_model
+    except ImportError:
+        return {}
+    model = load_model()
+    return {
+        "AudioAnimator (trained on eSpeak)": run_animator(
+            lambda rate: AudioAnimator(rate, fps=100, model=model), recordings, "log-mel MLP, numpy"
+        )
+    }
+
+
+COLUMNS = [
+    ("estimator", "estimator"),
+    ("agreement15", "15-viseme agreement"),
+    ("agreement_coarse", "coarse agreement"),
+    ("closed_recall", "closed recall"),
+    ("closed_precision", "closed precision"),
+    ("openness_r", "openness r"),
+    ("best_shift_ms", "best shift ms"),
+    ("lookahead_ms", "look-ahead ms"),
+    ("cpu_pct_of_core", "CPU % of a core"),
+]
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="presence bench lipsync", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help=f"the first {QUICK_UTTERANCES} utterances (CI)")
+    parser.add_argument("--json", help="write results as JSON here")
+    parser.add_argument("--md", type=Path, help="write the Markdown report here (full runs: docs/benchmarks)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of <speaker>/<utt>.wav + .phn")
+    args = parser.parse_args(argv)
+    recordings = load_corpus(args.data.resolve())
+    if args.quick:
+        recordings = recordings[:QUICK_UTTERANCES]
+    rows, meta = evaluate(recordings)
+    settle = meta["pocketsphinx_settle_ms_after_phone_end"]
+    markdown = "\n".join([
+        "# Lip-sync on real speech",
+        "",
+        f"{meta['utterances']} utterances, {meta['audio_s']} s, {meta['frames']} frames of {FRAME_MS} ms "
+        f"from `{args.data.name}`; scored per design/VISEMES.md. Majority class: {meta['majority_share']:.1%} "
+        f"(coarse: {meta['majority_share_coarse']:.1%}).",
+        "Best shift: the estimate delay (ms) that maximises 15-viseme agreement (positive: late).",
+        f"pocketsphinx phone labels settle {settle['p50']} ms (median) / p95 {settle['p95']} ms after the phone ends.",
+        "",
+        table(rows, COLUMNS),
+        "",
+        f"Reproduce: `{REPRODUCE}`",
+        "",
+    ])  # fmt: skip
+    write_results({"meta": meta, "rows": rows}, markdown, args.json, args.md)
+    return 0
