@@ -391,6 +391,11 @@ class Session:
                     record.engine_first_audio_s = self.clock()
             if turn_id is not None and turn_id in self._dropped:
                 continue
+            if isinstance(item, Transcript) and item.role == "user":
+                # What the user said goes out at once: queued behind a released speculation it
+                # would trail the whole reply, and arrive after the turn's record was closed.
+                await self._emit(item)
+                continue
             if turn_id is not None and turn_id not in self._released and not self._passes_hold(item):
                 held = self._held.setdefault(turn_id, [])
                 held.append(item)
@@ -408,8 +413,8 @@ class Session:
 
     @staticmethod
     def _passes_hold(item: EngineOutput) -> bool:
-        """User transcripts and errors are not part of the held reply."""
-        return (isinstance(item, Transcript) and item.role == "user") or isinstance(item, EngineError)
+        """Errors are not part of the held reply (user transcripts never queue at all)."""
+        return isinstance(item, EngineError)
 
     async def _sender(self) -> None:
         while True:

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 
 from presence.client.connection import PresenceClient
+from presence.engines.base import SessionOptions, Transcript, TurnEvent, TurnEventKind
+from presence.engines.scripted import Script, ScriptedEngine, ScriptedSession
 from tests.conftest import ServerFactory, silence, speech_like
 
 FRAME = 320  # 20 ms at 16 kHz
@@ -108,3 +110,38 @@ async def test_a_short_back_channel_does_not_interrupt(server_factory: ServerFac
         await client.close()
     assert not client.received.events_of("interrupt")
     assert metrics(client)[0]["interrupted"] is False
+
+
+class TranscribingSession(ScriptedSession):
+    """Like a recogniser: the user's final transcript comes when the turn is confirmed."""
+
+    async def turn_event(self, event: TurnEvent) -> None:
+        await super().turn_event(event)
+        if event.kind is TurnEventKind.TURN_CONFIRMED:
+            await self._outputs.put(Transcript("user", "what time is it", True, event.turn_id))
+
+
+class TranscribingEngine(ScriptedEngine):
+    async def open_session(self, options: SessionOptions) -> ScriptedSession:
+        session = TranscribingSession(self.script, self.clock)
+        self.sessions.append(session)
+        return session
+
+
+async def test_the_users_transcript_precedes_a_speculative_reply_that_finished_before_confirmation(
+    server_factory: ServerFactory,
+) -> None:
+    # A 200 ms reply with no think time is complete (ended, even) long before the 500 ms
+    # confirmation; the user's words must still reach the client first and land in the record.
+    engine = TranscribingEngine(Script(think_ms=0, reply_ms=200, pacing="burst"))
+    async with server_factory(engine=engine, speculate_ms=96, confirm_ms=500) as srv:
+        client = PresenceClient(srv.url)
+        await client.connect()
+        await stream(client, speech_like(0.6), silence(1.2))
+        record = await client.wait_for_event(lambda b: b.get("type") == "metrics", 5)
+        await client.close()
+    assert record["user_text"] == "what time is it"
+    order = [(b["type"], b.get("role")) for b in client.received.events_of("transcript")]
+    assert order[:2] == [("transcript", "user"), ("transcript", "agent")]
+    user_at = next(at for at, b in client.received.events if b.get("type") == "transcript" and b["role"] == "user")
+    assert user_at <= client.received.audio[0][0], "before the first reply audio frame"
