@@ -149,8 +149,11 @@ class StreamingRecognizer:
             return Hypothesis(self._hyp() if self._in_utterance else "", False, audio_s)
         text = ""
         if self._in_utterance:
+            # The search can end without reaching a final state (a cut-off last word) and then
+            # has no hypothesis at all; the first pass's best path is still the right answer.
+            running = self._hyp()
             self._decoder.end_utt()  # type: ignore[attr-defined]
-            text = self._hyp()
+            text = self._hyp() or running
             self._in_utterance = False
         self._samples = self._since_partial = 0
         self._last_partial = ""
