@@ -28,10 +28,20 @@ from presence.audio.vad import EnergyVad, SileroVad, VoiceActivityDetector
 from presence.config import Settings
 from presence.engines import create_engine
 from presence.engines.base import Engine, SessionOptions
-from presence.lipsync.base import Animator, EnergyAnimator
+from presence.lipsync import create_animator, to_weight_set
+from presence.lipsync.base import Animator
 from presence.protocol.errors import CloseCode
 from presence.protocol.frames import Frame
-from presence.protocol.hello import OPUS, OPUS_SAMPLE_RATE, PCM_S16LE, Agreement, AudioFormat, ServerCapabilities
+from presence.protocol.hello import (
+    ARKIT,
+    OCULUS15,
+    OPUS,
+    OPUS_SAMPLE_RATE,
+    PCM_S16LE,
+    Agreement,
+    AudioFormat,
+    ServerCapabilities,
+)
 from presence.server.metrics import Metrics
 from presence.server.transport import Transport, TransportConfig
 from presence.session.endpointing import make_rule
@@ -49,7 +59,7 @@ def server_capabilities(settings: Settings) -> ServerCapabilities:
     return ServerCapabilities(
         audio_in=pcm_in + opus_in,
         audio_out=(AudioFormat(PCM_S16LE, settings.output_sample_rate),),
-        weight_sets=("oculus15",),
+        weight_sets=(OCULUS15, ARKIT),
         animation_fps=settings.animation_fps,
     )
 
@@ -91,7 +101,11 @@ class Hub:
         )
 
     def make_animator(self) -> Animator:
-        return EnergyAnimator(self.settings.output_sample_rate, self.settings.animation_fps)
+        """Phoneme-driven lips when the engine reports phonemes, audio-driven otherwise."""
+        kind = self.settings.lipsync
+        if kind == "auto":
+            kind = "phonemes" if self.engine.phoneme_timings else "audio"
+        return create_animator(kind, self.settings.output_sample_rate, self.settings.animation_fps)
 
     async def make_session(self, agreement: Agreement, send: Callable[[Frame], None]) -> Session:
         engine_session = await self.engine.open_session(
@@ -104,6 +118,7 @@ class Hub:
             vad=make_vad(self.settings),
             make_animator=self.make_animator,
             config=self.session_config,
+            map_weights=to_weight_set,
             on_turn_end=self.metrics.observe_turn,
         )
 
