@@ -11,6 +11,7 @@ later), that row's future context, and half an analysis window: 5 + 10 + 12.5 = 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -89,7 +90,18 @@ def model_path() -> Path:
 
 
 def load_model(path: Path | None = None) -> AudioModel:
-    path = path or model_path()
+    """The packaged model (loaded once per process and shared read-only), or the one at ``path``."""
+    if path is None:
+        return _packaged_model()
+    return _load(path)
+
+
+@functools.cache
+def _packaged_model() -> AudioModel:
+    return _load(model_path())
+
+
+def _load(path: Path) -> AudioModel:
     if not path.exists():
         raise ModelMissingError(f"no audio lip-sync model at {path}: run `python -m presence.lipsync.train`")
     return AudioModel.load(path)
