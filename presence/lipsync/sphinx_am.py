@@ -33,6 +33,7 @@ import numpy.typing as npt
 
 from presence.lipsync.base import VISEME_INDEX, VISEMES
 from presence.lipsync.phones import ARPABET_TO_VISEME, SILENCE
+from presence.lipsync.sphinx_noise import NoiseRemover
 
 Matrix = npt.NDArray[np.float64]
 
@@ -279,9 +280,10 @@ class CepstrumStream:
     good estimate); ``forget()`` drops it too.
     """
 
-    def __init__(self, sample_rate: int, normalise: bool = True) -> None:
+    def __init__(self, sample_rate: int, normalise: bool = True, remove_noise: bool = True) -> None:
         self.geometry = _Geometry.for_rate(sample_rate)
         self.normalise = normalise  # False: raw cepstra (for comparing with sphinx's own)
+        self._noise = NoiseRemover(N_FILTERS) if remove_noise else None
         self.forget()
 
     def forget(self) -> None:
@@ -292,6 +294,8 @@ class CepstrumStream:
         self.restart()
 
     def restart(self) -> None:
+        if self._noise is not None:
+            self._noise.reset()  # sphinx restarts its noise statistics with each utterance
         self._audio = np.zeros(0)
         self._audio_start = 0
         self.frames_done = 0
@@ -311,7 +315,10 @@ class CepstrumStream:
             frames = frames - frames.mean(axis=1, keepdims=True)  # a DC offset is not speech
             level_db = 10.0 * np.log10(np.mean(frames * frames, axis=1) + 1e-20)
             power = np.abs(np.fft.rfft(frames * g.hamming, n=g.n_fft, axis=1)) ** 2
-            cepstra = np.log(power @ g.filters * g.scale + LOG_FLOOR) @ g.dct
+            energies = power @ g.filters * g.scale
+            if self._noise is not None:
+                energies = self._noise.apply(energies)
+            cepstra = np.log(energies + LOG_FLOOR) @ g.dct
             for i, c in enumerate(cepstra):
                 out[i] = c - self._cmn_sum / self._cmn_count if self.normalise else c
                 self._cmn_sum += c
