@@ -1,19 +1,25 @@
 """Lip-sync: reply audio (and phoneme marks, when the engine has them) → viseme frames.
 
 ``create_animator`` is the session's one entry point; ``to_weight_set`` maps the Oculus-15
-weights every animator produces to the set the client negotiated.
+weights every animator produces to the set the client negotiated, and ``quantize`` turns
+them into the animation frame's bytes.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Final
 
-from presence.lipsync.audio import AudioAnimator
+from presence.lipsync.acoustic import AudioAnimator
+from presence.lipsync.audio import MlpAnimator
 from presence.lipsync.base import Animator, EnergyAnimator, VisemeFrame
 from presence.lipsync.phonemes import PhonemeAnimator
-from presence.lipsync.weightsets import to_weight_set
+from presence.lipsync.sphinx_am import AcousticModelMissingError
+from presence.lipsync.weightsets import quantize, to_weight_set
 
-ANIMATOR_KINDS: Final = ("phonemes", "audio", "energy")
+ANIMATOR_KINDS: Final = ("phonemes", "audio", "audio-mlp", "energy")
+
+log = logging.getLogger(__name__)
 
 
 class UnknownAnimatorError(ValueError):
@@ -23,14 +29,22 @@ class UnknownAnimatorError(ValueError):
 def create_animator(kind: str, sample_rate: int, fps: int = 60) -> Animator:
     """A fresh animator for one session's replies.
 
-    ``"phonemes"`` animates from the chunks' phoneme marks (local TTS); ``"audio"`` infers
-    visemes from the reply audio (engines that send audio only; 27.5 ms look-ahead);
-    ``"energy"`` opens the mouth with loudness (the baseline, 5 ms look-ahead at 100 fps).
+    ``"phonemes"`` animates from the chunks' phoneme marks (local TTS; no look-ahead);
+    ``"audio"`` infers visemes from the reply audio with pocketsphinx's acoustic model
+    (engines that send audio only; 30 ms look-ahead), falling back on ``"audio-mlp"`` (the
+    eSpeak-trained MLP, 27.5 ms) when pocketsphinx is not installed; ``"energy"`` opens the
+    mouth with loudness (the baseline).
     """
     if kind == "phonemes":
         return PhonemeAnimator(sample_rate, fps)
     if kind == "audio":
-        return AudioAnimator(sample_rate, fps)
+        try:
+            return AudioAnimator(sample_rate, fps)
+        except AcousticModelMissingError as exc:
+            log.warning("audio lip-sync falls back on the MLP animator: %s", exc)
+            return MlpAnimator(sample_rate, fps)
+    if kind == "audio-mlp":
+        return MlpAnimator(sample_rate, fps)
     if kind == "energy":
         return EnergyAnimator(sample_rate, fps)
     raise UnknownAnimatorError(f"unknown animator {kind!r}; choose one of {', '.join(ANIMATOR_KINDS)}")
@@ -41,9 +55,11 @@ __all__ = [
     "Animator",
     "AudioAnimator",
     "EnergyAnimator",
+    "MlpAnimator",
     "PhonemeAnimator",
     "UnknownAnimatorError",
     "VisemeFrame",
     "create_animator",
+    "quantize",
     "to_weight_set",
 ]

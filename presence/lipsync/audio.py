@@ -1,4 +1,8 @@
-"""Audio-driven visemes: a small MLP over log-mel context, for engines that send only audio.
+"""Audio-driven visemes from a small MLP over log-mel context, trained on eSpeak NG speech.
+
+The fallback for ``presence.lipsync.acoustic.AudioAnimator`` when pocketsphinx (whose
+acoustic model that animator evaluates) is not installed: it needs numpy and its own
+``.npz`` only, but it scores lower on recorded speech (docs/benchmarks/lipsync.md).
 
 Each 10 ms analysis row is classified from its own features and a short context (mostly
 past rows, ``future`` rows ahead); the 15 class probabilities are the viseme weights. The
@@ -11,6 +15,7 @@ later), that row's future context, and half an analysis window: 5 + 10 + 12.5 = 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -89,7 +94,18 @@ def model_path() -> Path:
 
 
 def load_model(path: Path | None = None) -> AudioModel:
-    path = path or model_path()
+    """The packaged model (loaded once per process and shared read-only), or the one at ``path``."""
+    if path is None:
+        return _packaged_model()
+    return _load(path)
+
+
+@functools.cache
+def _packaged_model() -> AudioModel:
+    return _load(model_path())
+
+
+def _load(path: Path) -> AudioModel:
     if not path.exists():
         raise ModelMissingError(f"no audio lip-sync model at {path}: run `python -m presence.lipsync.train`")
     return AudioModel.load(path)
@@ -110,8 +126,8 @@ def weights_from_rows(model: AudioModel, rows: Matrix, first: int, count: int) -
     return probs
 
 
-class AudioAnimator:
-    """Animator from reply audio alone (phoneme marks, if any, are ignored)."""
+class MlpAnimator:
+    """Animator from reply audio alone with the eSpeak-trained MLP (phoneme marks are ignored)."""
 
     def __init__(self, sample_rate: int, fps: int = 60, model: AudioModel | None = None) -> None:
         self.sample_rate = sample_rate

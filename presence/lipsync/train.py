@@ -217,10 +217,11 @@ def accuracy(model: AudioModel, x: npt.NDArray[np.float32], y: npt.NDArray[np.in
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m presence.lipsync.train", description=__doc__)
-    parser.add_argument("--utterances", type=int, default=1500)
-    parser.add_argument("--validation", type=int, default=150)
-    parser.add_argument("--hidden", type=int, nargs="+", default=[128, 64])
-    parser.add_argument("--epochs", type=int, default=12)
+    # The defaults reproduce the committed model.
+    parser.add_argument("--utterances", type=int, default=3000)
+    parser.add_argument("--validation", type=int, default=200)
+    parser.add_argument("--hidden", type=int, nargs="+", default=[256, 128])
+    parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seed", type=int, default=20261125)
     parser.add_argument("--out", type=Path, default=model_path())
     args = parser.parse_args(argv)

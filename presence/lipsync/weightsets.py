@@ -76,3 +76,13 @@ def to_weight_set(weights15: npt.NDArray[np.floating], name: str) -> npt.NDArray
         mapped: npt.NDArray[np.float32] = np.clip(clean @ ARKIT_MATRIX, 0.0, 1.0)
         return mapped
     raise UnknownWeightSetError(f"no mapping from oculus15 to weight set {name!r}")
+
+
+def quantize(weights: npt.NDArray[np.floating]) -> bytes:
+    """Weights in [0, 1] → one byte each (0..255, rounded) for the animation frame's payload.
+
+    Out-of-range values clip, NaN becomes 0 (+inf 255, −inf 0): a broken frame closes the
+    mouth rather than corrupting the stream.
+    """
+    clean = np.clip(np.nan_to_num(np.asarray(weights, dtype=np.float64), nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+    return np.rint(clean * 255.0).astype(np.uint8).tobytes()

@@ -1,6 +1,9 @@
-"""AudioAnimator: viseme frames from reply audio alone, streaming, with bounded look-ahead."""
+"""Audio-driven animators (AudioAnimator and its fallback MlpAnimator): viseme frames from reply
+audio alone, streaming, with bounded look-ahead. Contract tests run on both."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -10,18 +13,23 @@ from hypothesis import strategies as st
 from presence.audio.espeak import Espeak, Voice
 from presence.engines.base import AudioChunk
 from presence.lipsync import create_animator
-from presence.lipsync.audio import AudioAnimator, AudioModel, load_model, model_path
-from presence.lipsync.base import VISEME_INDEX, VisemeFrame, rest_weights
+from presence.lipsync.acoustic import AudioAnimator
+from presence.lipsync.audio import MlpAnimator, model_path
+from presence.lipsync.base import VISEME_INDEX, Animator, VisemeFrame, rest_weights
 from presence.lipsync.features import FeatureStream, features_of
 from presence.lipsync.phonemes import weights_of
 
-
-@pytest.fixture(scope="module")
-def model() -> AudioModel:
-    return load_model()
+AudioAnimatorFactory = Callable[..., Animator]
+KINDS = {"acoustic": AudioAnimator, "mlp": MlpAnimator}
 
 
-def run(animator: AudioAnimator, audio: np.ndarray, chunk: int, start: int = 0) -> list[VisemeFrame]:
+@pytest.fixture(params=sorted(KINDS))
+def make(request: pytest.FixtureRequest) -> AudioAnimatorFactory:
+    factory: AudioAnimatorFactory = KINDS[request.param]
+    return factory
+
+
+def run(animator: Animator, audio: np.ndarray, chunk: int, start: int = 0) -> list[VisemeFrame]:
     frames: list[VisemeFrame] = []
     for i in range(0, len(audio), chunk):
         frames += animator.push(AudioChunk(1, audio[i : i + chunk], animator.sample_rate), start + i)
@@ -33,9 +41,9 @@ def test_the_trained_model_ships_with_the_package_and_is_small() -> None:
     assert model_path().stat().st_size < 2 * 1024 * 1024
 
 
-def test_look_ahead_is_within_thirty_milliseconds(model: AudioModel) -> None:
+def test_look_ahead_is_within_thirty_milliseconds(make: AudioAnimatorFactory) -> None:
     for rate in (16000, 24000, 48000):
-        assert AudioAnimator(rate, model=model).lookahead_samples <= 0.030 * rate
+        assert make(rate).lookahead_samples <= 0.030 * rate
 
 
 def test_features_are_the_same_streamed_in_any_pieces_or_computed_at_once() -> None:
@@ -60,8 +68,8 @@ def test_features_do_not_depend_on_loudness_once_the_level_is_tracked() -> None:
     assert np.abs(loud - quiet).max() < 1.0
 
 
-def test_frames_are_emitted_only_once_their_look_ahead_has_arrived(model: AudioModel) -> None:
-    animator = AudioAnimator(24000, fps=60, model=model)
+def test_frames_are_emitted_only_once_their_look_ahead_has_arrived(make: AudioAnimatorFactory) -> None:
+    animator = make(24000, fps=60)
     audio = np.zeros(24000, dtype=np.float32)
     received = 0
     for i in range(0, len(audio), 480):
@@ -71,9 +79,9 @@ def test_frames_are_emitted_only_once_their_look_ahead_has_arrived(model: AudioM
         assert all(f.t_samples + animator.lookahead_samples <= 1000 + received for f in frames)
 
 
-def test_frames_sit_on_the_grid_without_gaps_and_the_reply_ends_at_rest(model: AudioModel) -> None:
+def test_frames_sit_on_the_grid_without_gaps_and_the_reply_ends_at_rest(make: AudioAnimatorFactory) -> None:
     speech = Espeak.instance().synthesize("Hello there, how are you?", Voice("en-us"))
-    animator = AudioAnimator(speech.sample_rate, fps=60, model=model)
+    animator = make(speech.sample_rate, fps=60)
     frames = run(animator, speech.samples, 1323, start=777)
     instants = np.array([f.t_samples for f in frames])
     assert instants[0] == animator.grid.first_at_or_after(777)
@@ -82,33 +90,34 @@ def test_frames_sit_on_the_grid_without_gaps_and_the_reply_ends_at_rest(model: A
     assert np.array_equal(frames[-1].weights, rest_weights())
 
 
-def test_chunk_size_does_not_change_the_animation(model: AudioModel) -> None:
+def test_chunk_size_does_not_change_the_animation(make: AudioAnimatorFactory) -> None:
     speech = Espeak.instance().synthesize("Pick a peck of pickled peppers.", Voice("en-us"))
-    small = weights_of(run(AudioAnimator(speech.sample_rate, model=model), speech.samples, 160))
-    large = weights_of(run(AudioAnimator(speech.sample_rate, model=model), speech.samples, 4410))
+    small = weights_of(run(make(speech.sample_rate), speech.samples, 160))
+    large = weights_of(run(make(speech.sample_rate), speech.samples, 4410))
     assert np.allclose(small, large, atol=1e-5)
 
 
-def test_speech_opens_the_mouth_and_silence_keeps_it_at_rest(model: AudioModel) -> None:
+def test_speech_opens_the_mouth_and_silence_keeps_it_at_rest(make: AudioAnimatorFactory) -> None:
     speech = Espeak.instance().synthesize("Father saw a large cart.", Voice("en-us"))
     rate = speech.sample_rate
     audio = np.concatenate([np.zeros(rate // 2, np.float32), speech.samples, np.zeros(rate // 2, np.float32)])
-    weights = weights_of(run(AudioAnimator(rate, model=model), audio, 1323))
+    weights = weights_of(run(make(rate), audio, 1323))
     sil = weights[:, VISEME_INDEX["sil"]]
     assert sil[:20].min() > 0.9  # the leading half second of digital silence
     assert (sil < 0.5).mean() > 0.3  # speech moves the mouth most of the time
 
 
-def test_a_new_start_sample_begins_a_new_reply(model: AudioModel) -> None:
-    animator = AudioAnimator(16000, model=model)
+def test_a_new_start_sample_begins_a_new_reply(make: AudioAnimatorFactory) -> None:
+    animator = make(16000)
     animator.push(AudioChunk(1, np.zeros(1600, np.float32), 16000), 0)
     frames = animator.push(AudioChunk(2, np.zeros(3200, np.float32), 16000), 90_000)
     assert frames and frames[0].t_samples >= 90_000
 
 
 def test_create_animator_builds_every_kind() -> None:
-    for kind in ("phonemes", "audio", "energy"):
+    for kind in ("phonemes", "audio", "audio-mlp", "energy"):
         assert create_animator(kind, 24000, 60).fps == 60
+    assert isinstance(create_animator("audio", 24000, 60), AudioAnimator)
     with pytest.raises(ValueError, match="unknown animator"):
         create_animator("magic", 24000, 60)
 
@@ -132,20 +141,23 @@ def bad_audio(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
 
 @settings(max_examples=30, deadline=None)
 @given(
+    st.sampled_from(sorted(KINDS)),
     st.sampled_from(["silence", "clipped", "dc", "tiny", "nan", "noise"]),
     st.sampled_from([16000, 22050, 24000, 48000]),
     st.integers(1, 9000),
     st.integers(1, 5000),
     st.integers(0, 2**31),
 )
-def test_any_audio_gives_finite_weights_in_unit_range(kind: str, rate: int, n: int, chunk: int, seed: int) -> None:
-    animator = AudioAnimator(rate, model=load_model())
+def test_any_audio_gives_finite_weights_in_unit_range(
+    animator_kind: str, kind: str, rate: int, n: int, chunk: int, seed: int
+) -> None:
+    animator = KINDS[animator_kind](rate)
     weights = weights_of(run(animator, bad_audio(kind, n, np.random.default_rng(seed)), chunk))
     assert np.isfinite(weights).all() and (weights >= 0).all() and (weights <= 1).all()
 
 
-def test_digital_silence_and_dc_keep_the_mouth_at_rest(model: AudioModel) -> None:
+def test_digital_silence_and_dc_keep_the_mouth_at_rest(make: AudioAnimatorFactory) -> None:
     rng = np.random.default_rng(1)
     for kind in ("silence", "tiny"):
-        weights = weights_of(run(AudioAnimator(24000, model=model), bad_audio(kind, 24000, rng), 480))
+        weights = weights_of(run(make(24000), bad_audio(kind, 24000, rng), 480))
         assert weights[:, VISEME_INDEX["sil"]].min() > 0.99, kind

@@ -73,7 +73,9 @@ def test_the_benchmark_runs_at_ci_size_and_reports_every_estimator(tmp_path: Pat
     assert done.returncode == 0, done.stderr
     results = json.loads(out.read_text())
     names = {row["estimator"] for row in results["rows"]}
-    assert {"energy (baseline)", "pylipsync (uLipSync port)", "AudioAnimator (trained on eSpeak)"} <= names
+    assert {"energy (baseline)", "pylipsync (uLipSync port)", "MlpAnimator (log-mel MLP trained on eSpeak)"} <= names
+    assert "AudioAnimator (pocketsphinx acoustic model, no decoder)" in names
+    assert {row["estimator"] for row in results["espeak_rows"]} >= {"PhonemeAnimator (eSpeak's events)"}
     assert any(name.startswith("pocketsphinx allphone, causal") for name in names)
     assert results["meta"]["utterances"] == 8
     for row in results["rows"]:

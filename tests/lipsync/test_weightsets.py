@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from presence.lipsync.base import VISEME_INDEX, VISEMES, rest_weights
-from presence.lipsync.weightsets import ARKIT_NAMES, UnknownWeightSetError, to_weight_set
+from presence.lipsync.weightsets import ARKIT_NAMES, UnknownWeightSetError, quantize, to_weight_set
 from presence.protocol.hello import WEIGHT_SETS
 
 
@@ -85,3 +85,13 @@ def test_an_unknown_weight_set_is_refused() -> None:
 def test_any_input_gives_finite_weights_in_unit_range(weights: np.ndarray, name: str) -> None:
     out = to_weight_set(weights, name)
     assert np.isfinite(out).all() and (out >= 0).all() and (out <= 1).all()
+
+
+def test_quantize_rounds_to_bytes_and_survives_garbage() -> None:
+    assert quantize(np.array([0.0, 1.0, 0.5, 0.2], np.float32)) == bytes([0, 255, 128, 51])
+    assert quantize(np.array([np.nan, np.inf, -np.inf, -3.0, 7.0])) == bytes([0, 255, 0, 0, 255])
+
+
+@given(arrays(np.float64, st.integers(0, 40), elements=st.floats(allow_nan=True, allow_infinity=True)))
+def test_quantize_gives_one_byte_per_weight(weights: np.ndarray) -> None:
+    assert len(quantize(weights)) == len(weights)
