@@ -100,12 +100,20 @@ class Hub:
             ),
         )
 
-    def make_animator(self) -> Animator:
+    @property
+    def animator_kind(self) -> str:
         """Phoneme-driven lips when the engine reports phonemes, audio-driven otherwise."""
         kind = self.settings.lipsync
         if kind == "auto":
             kind = "phonemes" if self.engine.phoneme_timings else "audio"
-        return create_animator(kind, self.settings.output_sample_rate, self.settings.animation_fps)
+        return kind
+
+    def make_animator(self) -> Animator:
+        return create_animator(self.animator_kind, self.settings.output_sample_rate, self.settings.animation_fps)
+
+    async def start(self) -> None:
+        """Start the engine and load the lip-sync model, so the first reply waits for neither."""
+        await asyncio.gather(self.engine.start(), asyncio.to_thread(self.make_animator))
 
     async def make_session(self, agreement: Agreement, send: Callable[[Frame], None]) -> Session:
         engine_session = await self.engine.open_session(
@@ -151,7 +159,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await hub.engine.start()
+        await hub.start()
         try:
             yield
         finally:

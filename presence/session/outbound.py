@@ -14,6 +14,7 @@ import numpy as np
 from presence.audio.pcm import StreamResampler, float_to_s16le
 from presence.engines.base import AudioChunk, PhonemeMark
 from presence.lipsync.base import Animator, VisemeFrame
+from presence.lipsync.weightsets import quantize
 from presence.protocol.frames import Animation, AudioOut, Flags, Frame
 from presence.protocol.hello import WEIGHT_SETS
 
@@ -24,13 +25,6 @@ def identity_weights(weights: np.ndarray, weight_set: str) -> np.ndarray:
     if weight_set != "oculus15":
         raise ValueError(f"no mapping to weight set {weight_set!r}")
     return weights
-
-
-def quantize(weights: np.ndarray) -> bytes:
-    """Weights in [0, 1] → u8; NaN and out-of-range values are clipped, never sent."""
-    clean = np.nan_to_num(np.asarray(weights, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0)
-    quantized: bytes = np.clip(np.rint(clean * 255.0), 0, 255).astype(np.uint8).tobytes()
-    return quantized
 
 
 class ReplyStream:
