@@ -21,7 +21,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from presence.bench._browser import chromium, compose, write_wav
+import numpy as np
+
+from presence.bench._browser import RATE, chromium, compose, write_wav
 from presence.bench._netem import PROFILES, NetworkEmulator
 from presence.bench._server import presence_server
 from presence.bench._stats import summary, table, write_results
@@ -81,9 +83,10 @@ def run_page(url: str, wav: Path, turns: int, limit_s: float) -> dict[str, Any]:
         result: dict[str, Any] = page.evaluate(
             """() => ({
               firstBlock: presence.capture.firstBlockPerfMs,
+              firstSound: presence.capture.firstSoundSample,
               turns: [...presence.turns.values()].map(t => ({
                 heard: t.firstHeardPerfMs, mouth: t.firstMouthPerfMs, scheduled: t.firstScheduledPerfMs,
-                server: t.server || null})),
+                responding: t.respondingPerfMs ?? null, server: t.server || null})),
               underruns: presence.playback.status.underruns + presence.playback.jitter.stats.underruns,
               rtt: presence.state.rttMs ?? null,
             })"""
@@ -91,15 +94,38 @@ def run_page(url: str, wav: Path, turns: int, limit_s: float) -> dict[str, Any]:
         return result
 
 
+CAPTURE_RATE = 48_000
+LEAD_S = 2.0  # silence before the first question: capture starts a few hundred ms after the file
+SOUND_LEVEL = 0.01  # the page's firstSoundSample threshold (−40 dBFS)
+
+
+def file_start_perf_ms(page: dict[str, Any], audio: np.ndarray) -> float:
+    """Page time at which the fake microphone's file started, from its first loud sample.
+
+    Chromium starts playing the file when the device opens, before the page's capture runs,
+    so capture sample 0 is not file sample 0; the first sample over −40 dBFS is the same
+    instant in both.
+    """
+    loud = np.flatnonzero(np.abs(audio.astype(np.float32) / 32768.0) > SOUND_LEVEL)
+    if page["firstSound"] is None or not len(loud):
+        raise RuntimeError("the page never captured the fake microphone's speech")
+    if page["firstSound"] < CAPTURE_RATE // 50:
+        raise RuntimeError("capture began inside the speech: lengthen the lead-in silence")
+    sound_perf_ms = page["firstBlock"] + page["firstSound"] / (CAPTURE_RATE / 1000)
+    return float(sound_perf_ms - loud[0] / RATE * 1000)
+
+
 def measure(url: str, timit: Path, questions: list[str], gap_s: float, limit_s: float) -> dict[str, Any]:
-    audio, marks = compose(timit, [(q, gap_s) for q in questions])
+    audio, marks = compose(timit, [(q, gap_s) for q in questions], lead_s=LEAD_S)
     with tempfile.TemporaryDirectory(prefix="presence-g2g-") as tmp:
         wav = write_wav(Path(tmp) / "questions.wav", audio)
         page = run_page(url, wav, len(questions), limit_s)
+    file_start = file_start_perf_ms(page, audio)
     heard, mouth, offset = [], [], []
+    waterfall: list[dict[str, float]] = []
     turns = sorted((t for t in page["turns"] if t["heard"] is not None), key=lambda t: t["heard"])
     for mark in marks:
-        end = page["firstBlock"] + mark.end_s * 1000
+        end = file_start + mark.end_s * 1000
         reply = next((t for t in turns if t["heard"] > end), None)
         if reply is None:
             continue
@@ -107,7 +133,71 @@ def measure(url: str, timit: Path, questions: list[str], gap_s: float, limit_s: 
         if reply["mouth"] is not None:
             mouth.append(reply["mouth"] - end)
             offset.append(reply["mouth"] - reply["heard"])
-    return {"heard_ms": heard, "mouth_ms": mouth, "av_offset_ms": offset, "underruns": page["underruns"]}
+        stages = waterfall_of(reply, end)
+        if stages is not None:
+            waterfall.append(stages)
+    return {
+        "heard_ms": heard,
+        "mouth_ms": mouth,
+        "av_offset_ms": offset,
+        "underruns": page["underruns"],
+        "file_ahead_of_capture_ms": round(page["firstBlock"] - file_start, 1),
+        "waterfall_ms": waterfall,
+    }
+
+
+STAGES = (
+    ("endpointing", "speech end → the page hears the turn is confirmed (VAD + confirmation rule + network)"),
+    ("reply", "→ first reply audio reaches the page (engine + presence + network)"),
+    ("playout", "→ first reply sample heard (jitter buffer + audio output latency)"),
+    ("mouth", "→ first open mouth rendered"),
+)
+
+
+def waterfall_of(turn: dict[str, Any], true_end: float) -> dict[str, float] | None:
+    """Where one turn's time went, in ms, as consecutive stages from the true speech end.
+
+    Every stamp is the page's own clock (no cross-machine clock maths): when the 'responding'
+    event arrived, when the reply's first audio frame arrived, when it is heard, and the first
+    open-mouth frame.
+    """
+    if turn["responding"] is None or turn["scheduled"] is None or turn["mouth"] is None:
+        return None
+    return {
+        "endpointing": turn["responding"] - true_end,
+        "reply": turn["scheduled"] - turn["responding"],
+        "playout": turn["heard"] - turn["scheduled"],
+        "mouth": turn["mouth"] - turn["heard"],
+    }
+
+
+def plot_waterfall(results: list[dict[str, Any]], path: Path) -> None:
+    """Stacked bars of the median of each stage, one bar per engine and network."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{r['engine']} / {r['network']}" for r in results if r["waterfall_ms"]]
+    medians = [
+        [float(np.median([w[key] for w in r["waterfall_ms"]])) for key, _ in STAGES]
+        for r in results
+        if r["waterfall_ms"]
+    ]
+    height = 0.45 * len(labels) + 2.6
+    fig, ax = plt.subplots(figsize=(9, height))
+    left = np.zeros(len(labels))
+    for index, (_, description) in enumerate(STAGES):
+        widths = np.array([m[index] for m in medians])
+        ax.barh(labels, widths, left=left, label=description)
+        left += widths
+    ax.invert_yaxis()
+    ax.set_xlabel("ms after the true end of the user's speech (median of each stage)")
+    ax.set_title("presence bench g2g: where the time goes")
+    fig.legend(loc="lower center", fontsize=8, ncol=1, frameon=False)
+    fig.tight_layout(rect=(0, 1.1 / height, 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main(argv: list[str]) -> int:
@@ -119,6 +209,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--questions", type=int, default=6)
     parser.add_argument("--json")
     parser.add_argument("--md", default="docs/benchmarks/g2g.md")
+    parser.add_argument("--plot", default="docs/benchmarks/g2g.png", help="waterfall PNG (not with --quick)")
     args = parser.parse_args(argv)
     timit = data_dir(args.data)
     engines = ["scripted-think-0ms"] if args.quick else [e.strip() for e in args.engines.split(",")]
@@ -134,7 +225,12 @@ def main(argv: list[str]) -> int:
                         f"http://127.0.0.1:{port}/", timit, questions, gap_s=9.0 if local else 4.0, limit_s=120
                     )
                 results.append({"engine": engine, "network": profile, **found})
-                print(engine, profile, {k: summary(v) for k, v in found.items() if isinstance(v, list)}, flush=True)
+                print(
+                    engine,
+                    profile,
+                    {k: summary(v) for k, v in found.items() if isinstance(v, list) and k != "waterfall_ms"},
+                    flush=True,
+                )
     rows = []
     for r in results:
         h, m, o = summary(r["heard_ms"], 0), summary(r["mouth_ms"], 0), summary(r["av_offset_ms"], 1)
@@ -154,17 +250,34 @@ def main(argv: list[str]) -> int:
             }
         )
     columns = [(k, k) for k in rows[0]] if rows else []
+    stage_rows = [
+        {
+            "engine": r["engine"],
+            "network": r["network"],
+            **{key: summary([w[key] for w in r["waterfall_ms"]], 0)["p50"] for key, _ in STAGES},
+        }
+        for r in results
+        if r["waterfall_ms"]
+    ]
+    plot = Path(args.plot) if args.plot and not args.quick else None
+    if plot is not None and stage_rows:
+        plot_waterfall(results, plot)
     markdown = "\n\n".join(
         [
             "# Glass to glass in headless Chromium",
             f"Command: `presence bench g2g{' --quick' if args.quick else ''}`. Per turn, ms from the true end of "
             "speech in the fake microphone's WAV (TIMIT phone alignment) to the first reply sample heard "
             "(scheduled output time + output latency) and to the first open-mouth frame rendered; A/V = mouth − "
-            "sound at the reply's onset (positive: mouth late). Default turn-taking (Silero VAD, confirmation "
-            "after 800 ms of silence), so about 0.9 s of every number is the confirmation rule "
-            "(see endpointing.md). Networks: loopback; wifi 20 ms RTT ± 5 ms; 4g 80 ms RTT ± 40 ms with 2 % "
-            "of chunks stalled for a retransmission.",
+            "sound at the reply's onset (positive: mouth late). The WAV is placed on the page clock by its first "
+            "sample over −40 dBFS (Chromium starts the file before the page's capture runs). Default turn-taking "
+            "(Silero VAD, confirmation after 800 ms of silence), so about 0.9 s of every number is the "
+            "confirmation rule (see endpointing.md). Networks: loopback; wifi 20 ms RTT ± 5 ms; "
+            "4g 80 ms RTT ± 40 ms with 2 % of chunks stalled for a retransmission.",
             table(rows, columns),
+            "## Where the time goes (median ms of each consecutive stage)",
+            "; ".join(f"**{key}**: {description}" for key, description in STAGES) + ".",
+            table(stage_rows, [(k, k) for k in stage_rows[0]]) if stage_rows else "(no complete turns)",
+            f"![waterfall]({plot.name})" if plot is not None else "",
         ]
     )
     write_results(

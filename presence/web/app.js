@@ -91,6 +91,7 @@ function onEvent(body, nowMs) {
       }
       if (body.state === "responding") {
         state.respondingTurn = body.turn_id;
+        t.respondingPerfMs = nowMs; // the confirmation reached the page (benchmarks' waterfall)
         t.speechEndPerfMs ??= state.lastSpeechEndPerfMs;
       }
       break;

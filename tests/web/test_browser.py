@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from presence.bench.g2g import LEAD_S, file_start_perf_ms
 from tests.web.browser import chromium, compose, presence_server, write_wav
 
 pytestmark = pytest.mark.browser
@@ -81,7 +82,7 @@ def av_offset_ms(frames: list[dict[str, Any]], loudness: list[dict[str, Any]], t
 def test_a_spoken_question_gets_reply_audio_with_a_mouth_that_moves_only_while_it_plays(
     tmp_path: Path, timit_dir: Path
 ) -> None:
-    audio, marks = compose(timit_dir, [("dr1-fvmh0/sa1", 4.0)])
+    audio, marks = compose(timit_dir, [("dr1-fvmh0/sa1", 4.0)], lead_s=LEAD_S)
     wav = write_wav(tmp_path / "question.wav", audio)
     with presence_server(tmp_path, *SCRIPTED) as server, chromium(wav) as context:
         page = open_page(context, server.url)
@@ -96,7 +97,8 @@ def test_a_spoken_question_gets_reply_audio_with_a_mouth_that_moves_only_while_i
         time.sleep(0.5)
         data = page.evaluate(
             """() => ({frames: presence.frames, loudness: presence.playback.loudness, pixels: window.mouthPixels,
-                 firstBlock: presence.capture.firstBlockPerfMs, played: presence.playback.jitter.stats.played,
+                 firstBlock: presence.capture.firstBlockPerfMs, firstSound: presence.capture.firstSoundSample,
+                 played: presence.playback.jitter.stats.played,
                  errors: presence.state.errors})"""
         )
     assert not page.errors, page.errors
@@ -112,7 +114,7 @@ def test_a_spoken_question_gets_reply_audio_with_a_mouth_that_moves_only_while_i
     assert len(before) and before[:, 1].max() == 0, "the mouth is shut before the reply"
     assert len(after) and after[:, 1].max() == 0, "the mouth is shut after the reply"
 
-    speech_end_wav = data["firstBlock"] + marks[0].end_s * 1000
+    speech_end_wav = file_start_perf_ms(data, audio) + marks[0].end_s * 1000
     offset = av_offset_ms(data["frames"], data["loudness"], heard - 200, reply_end + 200)
     scheduled = turn["firstScheduledPerfMs"] - speech_end_wav
     print(
