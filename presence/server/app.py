@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import functools
 import importlib.util
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -55,10 +57,11 @@ WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 def server_capabilities(settings: Settings) -> ServerCapabilities:
     pcm_in = tuple(AudioFormat(PCM_S16LE, rate) for rate in (16_000, 24_000, 48_000, 8_000, 44_100, 32_000))
-    opus_in = (AudioFormat(OPUS, OPUS_SAMPLE_RATE),) if _opus_available() else ()
+    opus = (AudioFormat(OPUS, OPUS_SAMPLE_RATE),) if _opus_available() else ()
     return ServerCapabilities(
-        audio_in=pcm_in + opus_in,
-        audio_out=(AudioFormat(PCM_S16LE, settings.output_sample_rate),),
+        audio_in=pcm_in + opus,
+        # Opus output puts that session's timeline at 48 kHz (docs/protocol.md).
+        audio_out=(AudioFormat(PCM_S16LE, settings.output_sample_rate), *opus),
         weight_sets=(OCULUS15, ARKIT),
         animation_fps=settings.animation_fps,
     )
@@ -108,8 +111,9 @@ class Hub:
             kind = "phonemes" if self.engine.phoneme_timings else "audio"
         return kind
 
-    def make_animator(self) -> Animator:
-        return create_animator(self.animator_kind, self.settings.output_sample_rate, self.settings.animation_fps)
+    def make_animator(self, sample_rate: int | None = None) -> Animator:
+        rate = sample_rate or self.settings.output_sample_rate
+        return create_animator(self.animator_kind, rate, self.settings.animation_fps)
 
     async def start(self) -> None:
         """Start the engine and load the lip-sync model, so the first reply waits for neither."""
@@ -119,13 +123,14 @@ class Hub:
         engine_session = await self.engine.open_session(
             SessionOptions(session_id=agreement.session_id, persona=self.settings.persona)
         )
+        rate = agreement.audio_out.sample_rate  # the session's output timeline runs at it
         return Session(
             agreement,
             engine_session,
             send,
             vad=make_vad(self.settings),
-            make_animator=self.make_animator,
-            config=self.session_config,
+            make_animator=functools.partial(self.make_animator, rate),
+            config=dataclasses.replace(self.session_config, output_sample_rate=rate),
             map_weights=to_weight_set,
             on_turn_end=self.metrics.observe_turn,
         )

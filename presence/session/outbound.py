@@ -11,12 +11,14 @@ from collections.abc import Callable
 
 import numpy as np
 
+from presence.audio.opus import FRAME_SAMPLES as OPUS_FRAME_SAMPLES
+from presence.audio.opus import PRE_SKIP_SAMPLES, OpusEncoder
 from presence.audio.pcm import StreamResampler, float_to_s16le
 from presence.engines.base import AudioChunk, PhonemeMark
 from presence.lipsync.base import Animator, VisemeFrame
 from presence.lipsync.weightsets import quantize
 from presence.protocol.frames import Animation, AudioOut, Flags, Frame
-from presence.protocol.hello import WEIGHT_SETS
+from presence.protocol.hello import OPUS, OPUS_SAMPLE_RATE, PCM_S16LE, WEIGHT_SETS
 
 WeightMapper = Callable[[np.ndarray, str], np.ndarray]
 
@@ -39,6 +41,7 @@ class ReplyStream:
         weight_set: str,
         frame_ms: int = 20,
         map_weights: WeightMapper = identity_weights,
+        codec: str = PCM_S16LE,
     ) -> None:
         self.turn_id = turn_id
         self.start_sample = start_sample
@@ -58,6 +61,16 @@ class ReplyStream:
         self.sent_animation_frames = 0
         self.finished = False
         self.text_by_end_sample: list[tuple[int, str]] = []
+        # Opus: each reply is its own Opus stream (decoders reset at SEGMENT_START), so a
+        # reply's first packet carries the pre-skip and the timestamps follow docs/protocol.md.
+        self._encoder: OpusEncoder | None = None
+        if codec == OPUS:
+            if sample_rate != OPUS_SAMPLE_RATE:
+                raise ValueError(f"opus output runs on a {OPUS_SAMPLE_RATE} Hz timeline, not {sample_rate}")
+            self._encoder = OpusEncoder()
+        elif codec != PCM_S16LE:
+            raise ValueError(f"unknown output codec {codec!r}")
+        self._packets = 0
 
     @property
     def end_sample(self) -> int:
@@ -123,6 +136,8 @@ class ReplyStream:
         return out[skip:]
 
     def _audio_frames(self, final: bool) -> list[Frame]:
+        if self._encoder is not None:
+            return self._opus_frames(self._encoder, final)
         frames: list[Frame] = []
         while len(self._buffer) >= self.frame_samples or (final and len(self._buffer)):
             take = min(self.frame_samples, len(self._buffer))
@@ -135,6 +150,28 @@ class ReplyStream:
             self.sent_audio_frames += 1
         if final and self.sent_audio_frames == 0:
             # An empty reply still opens and closes its segment, so clients see it end.
+            frames.append(AudioOut(b"", timestamp=self._buffer_start, flags=Flags.SEGMENT_START | Flags.SEGMENT_END))
+            self.sent_audio_frames += 1
+        return frames
+
+    def _opus_frames(self, encoder: OpusEncoder, final: bool) -> list[Frame]:
+        """Packet n ≥ 1 decodes (after the stream's pre-skip) from start + 960·n − 312."""
+        packets = encoder.encode(self._buffer)
+        self._buffer_start += len(self._buffer)
+        self._buffer = self._buffer[:0]
+        if final:
+            packets += encoder.flush()
+        frames: list[Frame] = []
+        for index, packet in enumerate(packets):
+            n = self._packets
+            flags = Flags.SEGMENT_START if n == 0 else Flags.NONE
+            if final and index == len(packets) - 1:
+                flags |= Flags.SEGMENT_END
+            stamp = self.start_sample if n == 0 else self.start_sample + OPUS_FRAME_SAMPLES * n - PRE_SKIP_SAMPLES
+            frames.append(AudioOut(packet, timestamp=stamp, flags=flags))
+            self._packets += 1
+            self.sent_audio_frames += 1
+        if final and self.sent_audio_frames == 0:
             frames.append(AudioOut(b"", timestamp=self._buffer_start, flags=Flags.SEGMENT_START | Flags.SEGMENT_END))
             self.sent_audio_frames += 1
         return frames

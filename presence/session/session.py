@@ -492,6 +492,7 @@ class Session:
                 self.agreement.weight_set,
                 self.config.frame_ms,
                 self.map_weights,
+                self.agreement.audio_out.codec,
             )
             self._streams[turn_id] = stream
             self._record(turn_id).reply_start_sample = start
