@@ -3,13 +3,15 @@
 // mapped onto it by getOutputTimestamp()). `window.presence` exposes state for tests.
 //
 // URL options: ?autostart=1 (start without the button; needs an autoplay-permissive browser),
-// ?processing=0 (no echo cancellation / noise suppression / auto gain), ?codec=pcm (no Opus).
+// ?processing=0 (no echo cancellation / noise suppression / auto gain), ?codec=pcm (no Opus,
+// either way; otherwise Opus is used in each direction the browser's WebCodecs supports).
 
 import { AnimationTrack } from "./animation.js";
 import { Avatar } from "./avatar.js";
 import { Capture, MicrophoneError, opusSupported } from "./capture.js";
 import { Hud } from "./hud.js";
 import { openness, poseFromWeights } from "./mouth.js";
+import { OPUS_RATE, OpusReplyDecoder, opusOutputSupported } from "./opus-output.js";
 import { Playback } from "./playback.js";
 import { clientHello } from "./protocol.js";
 import { SessionConnection } from "./session.js";
@@ -52,18 +54,31 @@ const playback = new Playback({
   },
 });
 
+const PCM_OUT = { codec: "pcm_s16le", sample_rate: 24000, channels: 1 };
+const OPUS_OUT = { codec: "opus", sample_rate: OPUS_RATE, channels: 1 };
+const opusReplies = new OpusReplyDecoder(
+  (decoded) => playback.pushSamples(decoded),
+  (err) => hud.error(`could not decode the reply audio: ${err?.message ?? err}`),
+);
+
 const connection = new SessionConnection({
   hello: clientHello(),
   handlers: {
     onHello: (agreement) => {
       state.weightSet = agreement.weight_set;
+      opusReplies.close();
+      // The output timeline runs at the chosen format's rate (48 kHz with Opus).
+      playback.setSampleRate(agreement.audio_out.sample_rate).catch((err) => hud.error(`audio output: ${err}`));
       playback.reset();
       animation.clear();
       state.agreement = agreement;
       // A new session has a new input timeline (and a fresh Opus decoder expecting a pre-skip).
       capture?.setCodec(agreement.audio_in.codec);
     },
-    onAudio: (frame, nowMs) => playback.push(frame, nowMs),
+    onAudio: (frame, nowMs) => {
+      if (state.agreement?.audio_out.codec === "opus") opusReplies.push(frame, nowMs);
+      else playback.push(frame, nowMs);
+    },
     onAnimation: (frame) => animation.add(frame),
     onEvent: onEvent,
     onStatus: ({ state: s, message }) => {
@@ -212,8 +227,12 @@ let capture = null;
 async function start() {
   document.getElementById("start").disabled = true;
   try {
+    const pcmOnly = params.get("codec") === "pcm";
+    const opusOut = !pcmOnly && (await opusOutputSupported());
+    connection.hello.audio_out = opusOut ? [OPUS_OUT, PCM_OUT] : [PCM_OUT];
+    await playback.setSampleRate(opusOut ? OPUS_RATE : PCM_OUT.sample_rate);
     await playback.start();
-    const codec = params.get("codec") === "pcm" || !(await opusSupported()) ? "pcm_s16le" : "opus";
+    const codec = pcmOnly || !(await opusSupported()) ? "pcm_s16le" : "opus";
     connection.hello.audio_in = codec === "opus"
       ? [{ codec: "opus", sample_rate: 48000, channels: 1 }, { codec: "pcm_s16le", sample_rate: 16000, channels: 1 }]
       : [{ codec: "pcm_s16le", sample_rate: 16000, channels: 1 }];
@@ -247,4 +266,4 @@ requestAnimationFrame(frame);
 document.getElementById("start").addEventListener("click", start);
 if (params.get("autostart") === "1") start();
 
-window.presence = { state, turns, frames, playback, animation, avatar, connection, get capture() { return capture; }, start };
+window.presence = { state, turns, frames, playback, opusReplies, animation, avatar, connection, get capture() { return capture; }, start };

@@ -60,9 +60,31 @@ export class Playback {
     return stamp.performanceTime + (t - stamp.contextTime) * 1000;
   }
 
-  /** One AUDIO_OUT frame (decoded by protocol.js), received at `nowMs`. */
+  /**
+   * Set the output timeline's rate (24 kHz PCM, 48 kHz for Opus) before or after `start`:
+   * a running context at another rate is replaced.
+   */
+  async setSampleRate(rate) {
+    if (rate === this.sampleRate) return;
+    this.sampleRate = rate;
+    this.jitter = new JitterBuffer({ ...this.jitter.options, sampleRate: rate });
+    this.pieces = [];
+    if (this.context) {
+      await this.context.close().catch(() => {});
+      this.context = null;
+      await this.start();
+    }
+  }
+
+  /** One PCM AUDIO_OUT frame (decoded by protocol.js), received at `nowMs`. */
   push(frame, nowMs) {
-    const samples = s16leToFloat(frame.data);
+    this.pushSamples({ samples: s16leToFloat(frame.data), timestamp: frame.timestamp, flags: frame.flags, nowMs });
+  }
+
+  /** Decoded reply audio: `samples` start at timeline sample `timestamp`; arrived at `nowMs`. */
+  pushSamples({ samples, timestamp, flags, nowMs }) {
+    if (!this.context || !this.node) return; // between contexts (a rate change): nothing to play on
+    const frame = { timestamp, flags };
     if (samples.length === 0) {
       // A reply may end with an empty frame carrying SEGMENT_END: its audio ends where it is.
       if (frame.flags & SEGMENT_END) this.node.port.postMessage({ type: "end" });

@@ -54,13 +54,13 @@ def wait_for(page: Any, predicate: str, timeout_s: float, what: str) -> Any:
     pytest.fail(f"timed out waiting for {what}; page state {state}")
 
 
-def open_page(context: Any, url: str) -> Any:
+def open_page(context: Any, url: str, query: str = "") -> Any:
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.errors = errors
     # Audio starts from page code (autostart), not from page.evaluate, which would count as a gesture.
-    page.goto(url + "?autostart=1&processing=0")
+    page.goto(url + "?autostart=1&processing=0" + query)
     return page
 
 
@@ -79,14 +79,17 @@ def av_offset_ms(frames: list[dict[str, Any]], loudness: list[dict[str, Any]], t
     return 5.0 * list(lags)[int(np.argmax(scores))]
 
 
+@pytest.mark.parametrize("codec", ["opus", "pcm_s16le"])
 def test_a_spoken_question_gets_reply_audio_with_a_mouth_that_moves_only_while_it_plays(
-    tmp_path: Path, timit_dir: Path
+    tmp_path: Path, timit_dir: Path, codec: str
 ) -> None:
     audio, marks = compose(timit_dir, [("dr1-fvmh0/sa1", 4.0)], lead_s=LEAD_S)
     wav = write_wav(tmp_path / "question.wav", audio)
     with presence_server(tmp_path, *SCRIPTED) as server, chromium(wav) as context:
-        page = open_page(context, server.url)
+        page = open_page(context, server.url, "" if codec == "opus" else "&codec=pcm")
         wait_for(page, "() => presence.state.connection === 'open'", 15, "the session to open")
+        out = page.evaluate("() => presence.state.agreement.audio_out")
+        assert out["codec"] == codec, "the page asks for Opus replies unless told otherwise"
         page.evaluate(PIXEL_PROBE)
         turn = wait_for(
             page,
@@ -98,14 +101,16 @@ def test_a_spoken_question_gets_reply_audio_with_a_mouth_that_moves_only_while_i
         data = page.evaluate(
             """() => ({frames: presence.frames, loudness: presence.playback.loudness, pixels: window.mouthPixels,
                  firstBlock: presence.capture.firstBlockPerfMs, firstSound: presence.capture.firstSoundSample,
-                 played: presence.playback.jitter.stats.played,
+                 played: presence.playback.jitter.stats.played, opus: presence.opusReplies.stats,
                  errors: presence.state.errors})"""
         )
     assert not page.errors, page.errors
     assert data["played"] > 0, "reply audio was scheduled for output"
+    if codec == "opus":
+        assert data["opus"]["packets"] > 0 and data["opus"]["errors"] == 0, "decoded by WebCodecs"
     heard = turn["firstHeardPerfMs"]
     reply_ms = turn["server"]["reply_end_sample"] - turn["server"]["reply_start_sample"]
-    reply_end = heard + reply_ms / 24
+    reply_end = heard + reply_ms / (out["sample_rate"] / 1000)
     pixels = np.array(data["pixels"])
     during = pixels[(pixels[:, 0] > heard) & (pixels[:, 0] < reply_end)]
     before = pixels[pixels[:, 0] < heard - 100]
@@ -141,14 +146,16 @@ def test_an_interruption_drops_the_queued_reply_audio(tmp_path: Path, timit_dir:
         wait_for(page, "() => presence.state.events.some(e => e.type === 'interrupt')", 25, "an interrupt event")
         time.sleep(0.4)
         data = page.evaluate(
-            "() => ({log: window.queueLog, events: presence.state.events, cut: presence.playback.jitter.stats.cut})"
+            "() => ({log: window.queueLog, events: presence.state.events, cut: presence.playback.jitter.stats.cut,"
+            " rate: presence.playback.sampleRate})"
         )
     interrupt = next(e for e in data["events"] if e["type"] == "interrupt")
     log = np.array(data["log"])
     before = log[log[:, 0] < interrupt["receivedAtMs"]]
     after = log[(log[:, 0] > interrupt["receivedAtMs"] + 60) & (log[:, 0] < interrupt["receivedAtMs"] + 350)]
-    assert before[:, 1].max() > 24_000, "more than a second of reply audio was queued before the interruption"
-    assert len(after) and after[:, 1].max() < 2_400, "queued audio past the cut was dropped"
+    second = data["rate"]
+    assert before[:, 1].max() > second, "more than a second of reply audio was queued before the interruption"
+    assert len(after) and after[:, 1].max() < second / 10, "queued audio past the cut was dropped"
 
 
 def test_a_lost_connection_is_reported_and_re_established(tmp_path: Path, timit_dir: Path) -> None:
