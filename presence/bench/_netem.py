@@ -130,6 +130,8 @@ class NetworkEmulator:
                 if not data:
                     break
             await sender
+        except ConnectionError:
+            writer.close()  # one side reset the connection (a browser closing): pass it on
         finally:
             self.stalls += line.stalls
             sender.cancel()
