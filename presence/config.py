@@ -31,8 +31,7 @@ class Settings(BaseSettings):
     log_level: str = "info"
     lipsync: Literal["auto", "phonemes", "audio", "audio-mlp", "energy"] = Field(
         "auto",
-        description="how lips are animated: auto = phonemes when the engine gives them, else audio "
-        "(docs/lipsync.md)",
+        description="how lips are animated: auto = phonemes when the engine gives them, else audio (docs/lipsync.md)",
     )
 
     # turn-taking
