@@ -1,0 +1,423 @@
+"""OpenAI Realtime as a presence engine, through the official ``openai`` SDK's realtime client.
+
+The model hears the user's audio itself (no separate transcription step) and answers with
+speech. presence's own VAD and turn machine drive it: the model's turn detection is off,
+audio is streamed from the start of each user turn (with a short pre-roll), and the turn is
+committed with ``response.create`` the moment presence confirms it. A barge-in cancels the
+response and truncates the assistant's item at the position the user actually heard, so
+the model's memory of the conversation matches the user's.
+
+Speculation is not used: a committed user item cannot be taken back cheaply, so the reply
+starts at confirmation (see docs/engines/openai.md). Tool calls are out of scope: each is
+answered with an error result so the conversation goes on.
+
+The connection is made in the background with capped exponential backoff and remade after a
+drop (the server-side conversation is then new). While there is no connection, a confirmed
+turn ends at once with an ``engine_unavailable`` error, never a hang. The API key is only
+ever in the SDK's Authorization header: every message this module reports is scrubbed of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import os
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any, Final
+
+import numpy as np
+
+from presence.audio.pcm import StreamResampler, float_to_s16le
+from presence.config import Settings
+from presence.engines.base import (
+    INPUT_SAMPLE_RATE,
+    AudioChunk,
+    Engine,
+    EngineError,
+    EngineOutput,
+    EngineSession,
+    InputAudio,
+    Interrupt,
+    ReplyEnd,
+    SessionOptions,
+    Transcript,
+    TurnEvent,
+    TurnEventKind,
+)
+
+log = logging.getLogger(__name__)
+
+MODEL_RATE: Final = 24_000  # the Realtime API's PCM16 rate, both ways
+PRE_ROLL_S: Final = 0.3  # audio kept from before the VAD's speech onset
+BACKOFF_S: Final = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+DEFAULT_PERSONA: Final = "You are a friendly concierge. Answer in one or two short spoken sentences."
+TOOL_ERROR: Final = '{"error": "tools are not available in this conversation"}'
+
+
+#: Loggers of the libraries that carry the key, whose debug output includes request headers.
+CLIENT_LOGGERS: Final = ("websockets.client", "openai", "httpx", "httpcore")
+
+
+class SecretFilter(logging.Filter):
+    """Blanks secrets out of every record a logger emits (even a library's DEBUG headers)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(secret in message for secret in self.secrets):
+            for secret in self.secrets:
+                message = message.replace(secret, "***")
+            record.msg, record.args = message, ()
+        return True
+
+
+SECRETS: Final = SecretFilter()
+for _name in CLIENT_LOGGERS:
+    logging.getLogger(_name).addFilter(SECRETS)
+
+
+class OpenAIRealtimeEngine(Engine):
+    name = "openai"
+    hears_audio = True
+    phoneme_timings = False
+
+    def __init__(
+        self,
+        api_key: str,
+        model: str = "gpt-realtime",
+        voice: str = "alloy",
+        persona: str | None = None,
+        base_url: str | None = None,
+        connect_timeout_s: float = 10.0,
+    ) -> None:
+        if not api_key:
+            raise ValueError("the OpenAI Realtime engine needs an API key (OPENAI_API_KEY)")
+        self._api_key = api_key
+        SECRETS.secrets.add(api_key)
+        self.model = model
+        self.voice = voice
+        self.persona = persona or DEFAULT_PERSONA
+        self.base_url = base_url
+        self.connect_timeout_s = connect_timeout_s
+        self.sessions: list[OpenAIRealtimeSession] = []
+
+    def client(self) -> Any:
+        from openai import AsyncOpenAI
+
+        return AsyncOpenAI(api_key=self._api_key, base_url=self.base_url, max_retries=0)
+
+    def scrub(self, text: str) -> str:
+        """The message with the API key, should it appear anywhere in it, blanked out."""
+        return text.replace(self._api_key, "***") if self._api_key else text
+
+    async def open_session(self, options: SessionOptions) -> OpenAIRealtimeSession:
+        session = OpenAIRealtimeSession(self, options.persona or self.persona)
+        self.sessions.append(session)
+        session.start()
+        return session
+
+
+class OpenAIRealtimeSession(EngineSession):
+    def __init__(self, engine: OpenAIRealtimeEngine, persona: str) -> None:
+        self.engine = engine
+        self.persona = persona
+        self._outputs: asyncio.Queue[EngineOutput | None] = asyncio.Queue(maxsize=1024)
+        self._connection: Any = None
+        self._connected = asyncio.Event()
+        self._closed = False
+        self._runner: asyncio.Task[None] | None = None
+        self._resampler = StreamResampler(INPUT_SAMPLE_RATE, MODEL_RATE)
+        self._pre_roll: deque[np.ndarray] = deque()
+        self._pre_roll_samples = 0
+        self._streaming = False  # appending the user's audio (between speech onset and confirmation)
+        self._turn_of_commit: deque[int] = deque()  # turns committed, awaiting their transcript
+        self._pending_turns: deque[int] = deque()  # turns asked to respond, awaiting response.created
+        self._turn_of_response: dict[str, int] = {}
+        self._reply_turn: int | None = None  # the turn whose response is in progress
+        self._reply_item: str | None = None  # its assistant audio item (what a truncation names)
+        self._reply_samples = 0  # model-rate samples of it sent to the session so far
+        self._reply_text = ""
+        self._dropped: set[int] = set()  # turns interrupted: anything more for them is stale
+        self.connect_failures = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._runner = asyncio.create_task(self._run(), name="openai-realtime")
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+        await self._disconnect()
+        with contextlib.suppress(asyncio.QueueFull):
+            self._outputs.put_nowait(None)
+
+    async def outputs(self) -> AsyncIterator[EngineOutput]:
+        while True:
+            item = await self._outputs.get()
+            if item is None:
+                return
+            yield item
+
+    # -- inputs ------------------------------------------------------------------------------
+
+    async def push_audio(self, audio: InputAudio) -> None:
+        if self._streaming:
+            await self._append(audio.samples)
+            return
+        self._pre_roll.append(audio.samples)
+        self._pre_roll_samples += len(audio.samples)
+        while self._pre_roll and self._pre_roll_samples - len(self._pre_roll[0]) >= PRE_ROLL_S * INPUT_SAMPLE_RATE:
+            self._pre_roll_samples -= len(self._pre_roll.popleft())
+
+    async def turn_event(self, event: TurnEvent) -> None:
+        match event.kind:
+            case TurnEventKind.USER_STARTED:
+                if not self._streaming:
+                    self._streaming = True
+                    held, self._pre_roll = list(self._pre_roll), deque()
+                    self._pre_roll_samples = 0
+                    for samples in held:
+                        await self._append(samples)
+            case TurnEventKind.TURN_CONFIRMED:
+                self._streaming = False
+                await self._respond(event.turn_id)
+            case TurnEventKind.USER_PAUSED | TurnEventKind.TURN_ABANDONED:
+                pass  # no speculation: nothing was committed yet
+
+    async def interrupt(self, interrupt: Interrupt) -> None:
+        self._dropped.add(interrupt.turn_id)
+        if self._reply_turn != interrupt.turn_id:
+            return
+        item, heard_ms = self._reply_item, interrupt.heard_samples * 1000 // MODEL_RATE
+        self._end_reply_tracking()
+        await self._send({"type": "response.cancel"})
+        if item is not None:
+            # The model forgets what the user never heard.
+            await self._send(
+                {"type": "conversation.item.truncate", "item_id": item, "content_index": 0, "audio_end_ms": heard_ms}
+            )
+
+    # -- talking to the model ------------------------------------------------------------------
+
+    async def _append(self, samples: np.ndarray) -> None:
+        if not self._connected.is_set():
+            return  # not connected: the turn will end with an error when it is confirmed
+        pcm = float_to_s16le(self._resampler.process(samples))
+        if pcm:
+            await self._send({"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode("ascii")})
+
+    async def _respond(self, turn_id: int) -> None:
+        if not self._connected.is_set():
+            await self._fail_turn(turn_id, "engine_unavailable", "the OpenAI Realtime service is not reachable")
+            return
+        tail = float_to_s16le(self._resampler.flush())
+        self._resampler = StreamResampler(INPUT_SAMPLE_RATE, MODEL_RATE)
+        if tail:
+            await self._send({"type": "input_audio_buffer.append", "audio": base64.b64encode(tail).decode("ascii")})
+        self._turn_of_commit.append(turn_id)
+        self._pending_turns.append(turn_id)
+        await self._send({"type": "input_audio_buffer.commit"})
+        await self._send({"type": "response.create"})
+
+    async def _send(self, event: dict[str, Any]) -> None:
+        connection = self._connection
+        if connection is None:
+            return
+        try:
+            await connection.send(event)
+        except Exception as exc:  # a dead socket: the receive loop notices and reconnects
+            log.debug("send failed: %s", self.engine.scrub(str(exc)))
+
+    async def _run(self) -> None:
+        """Connect, configure, receive until the socket drops; again, with backoff."""
+        attempt = 0
+        while not self._closed:
+            try:
+                await self._connect()
+            except Exception as exc:
+                self.connect_failures += 1
+                delay = BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)]
+                attempt += 1
+                log.warning("OpenAI Realtime connect failed (%s); retrying in %.2f s", self._describe(exc), delay)
+                await asyncio.sleep(delay)
+                continue
+            attempt = 0
+            try:
+                async for event in self._connection:
+                    await self._on_event(event)
+                reason = "the service closed the connection"
+            except Exception as exc:
+                reason = f"the connection failed: {self._describe(exc)}"
+            await self._disconnect()
+            log.warning("OpenAI Realtime: %s; reconnecting", reason)
+            await self._abandon_replies(reason)
+
+    async def _connect(self) -> None:
+        manager = self.engine.client().realtime.connect(model=self.engine.model)
+        connection = await asyncio.wait_for(manager.enter(), self.engine.connect_timeout_s)
+        self._connection = connection
+        await connection.send(
+            {
+                "type": "session.update",
+                "session": {
+                    "type": "realtime",
+                    "model": self.engine.model,
+                    "instructions": self.persona,
+                    "output_modalities": ["audio"],
+                    "audio": {
+                        "input": {
+                            "format": {"type": "audio/pcm", "rate": MODEL_RATE},
+                            "transcription": {"model": "gpt-4o-mini-transcribe"},
+                            "turn_detection": None,  # presence decides when the user is done
+                        },
+                        "output": {"format": {"type": "audio/pcm", "rate": MODEL_RATE}, "voice": self.engine.voice},
+                    },
+                },
+            }
+        )
+        self._connected.set()
+
+    async def _disconnect(self) -> None:
+        self._connected.clear()
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.close()
+
+    def _describe(self, exc: BaseException) -> str:
+        return self.engine.scrub(f"{type(exc).__name__}: {exc}")[:300]
+
+    # -- what the model says -----------------------------------------------------------------
+
+    async def _on_event(self, event: Any) -> None:
+        kind = getattr(event, "type", "")
+        if kind == "response.created":
+            turn = self._pending_turns.popleft() if self._pending_turns else self._reply_turn
+            if turn is not None:
+                self._turn_of_response[event.response.id] = turn
+                self._reply_turn = turn
+                self._reply_item, self._reply_samples, self._reply_text = None, 0, ""
+        elif kind == "response.output_audio.delta":
+            turn = self._live_turn(event.response_id)
+            if turn is None:
+                return
+            self._reply_item = self._reply_item or event.item_id
+            pcm = np.frombuffer(base64.b64decode(event.delta), dtype="<i2")
+            samples = (pcm.astype(np.float32) / 32768.0).astype(np.float32)
+            self._reply_samples += len(samples)
+            await self._emit(AudioChunk(turn, samples, MODEL_RATE))
+        elif kind == "response.output_audio_transcript.delta":
+            turn = self._live_turn(event.response_id)
+            if turn is not None:
+                self._reply_text += event.delta
+                await self._emit(Transcript("agent", self._reply_text.strip(), False, turn))
+        elif kind == "response.output_audio_transcript.done":
+            turn = self._live_turn(event.response_id)
+            if turn is not None:
+                await self._emit(Transcript("agent", (event.transcript or self._reply_text).strip(), True, turn))
+        elif kind == "conversation.item.input_audio_transcription.completed":
+            if self._turn_of_commit:
+                turn = self._turn_of_commit.popleft()
+                await self._emit(Transcript("user", (event.transcript or "").strip(), True, turn))
+        elif kind == "response.output_item.done" and getattr(event.item, "type", "") == "function_call":
+            await self._refuse_tool(event.item)
+        elif kind == "response.done":
+            await self._response_done(event.response)
+        elif kind == "error":
+            await self._on_error(event.error)
+
+    def _live_turn(self, response_id: str | None) -> int | None:
+        turn = self._turn_of_response.get(response_id or "")
+        return None if turn is None or turn in self._dropped else turn
+
+    async def _refuse_tool(self, item: Any) -> None:
+        """Tools are out of scope: answer the call with an error so the model can go on."""
+        turn = self._reply_turn
+        await self._send(
+            {
+                "type": "conversation.item.create",
+                "item": {"type": "function_call_output", "call_id": item.call_id, "output": TOOL_ERROR},
+            }
+        )
+        if turn is not None and turn not in self._dropped:
+            self._pending_turns.appendleft(turn)  # the follow-up response belongs to the same turn
+            await self._send({"type": "response.create"})
+
+    async def _response_done(self, response: Any) -> None:
+        turn = self._turn_of_response.pop(getattr(response, "id", "") or "", None)
+        if turn is None or turn in self._dropped:
+            return
+        if self._pending_turns and self._pending_turns[0] == turn:
+            return  # a tool call was refused: the turn's real reply is on its way
+        status = getattr(response, "status", "completed")
+        self._end_reply_tracking()
+        if status == "failed":
+            await self._fail_turn(turn, "engine_error", "the OpenAI Realtime response failed")
+            return
+        await self._emit(ReplyEnd(turn, "done"))
+
+    async def _on_error(self, error: Any) -> None:
+        """An error mid-reply ends that turn (its response is abandoned); otherwise it is shown."""
+        message = self.engine.scrub(str(getattr(error, "message", "") or error))
+        log.warning("OpenAI Realtime error: %s", message)
+        turn = self._reply_turn if self._reply_turn is not None else (self._pending_turns or [None])[0]
+        if turn is None or turn in self._dropped:
+            await self._emit(EngineError(f"OpenAI Realtime: {message}", None, code="engine_error"))
+            return
+        self._dropped.add(turn)  # whatever else arrives for this response is stale
+        if self._pending_turns and self._pending_turns[0] == turn:
+            self._pending_turns.popleft()
+        self._end_reply_tracking()
+        await self._fail_turn(turn, "engine_error", f"OpenAI Realtime: {message}")
+
+    async def _abandon_replies(self, reason: str) -> None:
+        """The socket dropped: every turn still waiting for words ends now, with an error."""
+        turns = {t for t in (self._reply_turn, *self._pending_turns, *self._turn_of_response.values()) if t is not None}
+        self._pending_turns.clear()
+        self._turn_of_commit.clear()
+        self._turn_of_response.clear()
+        self._end_reply_tracking()
+        for turn in sorted(turns - self._dropped):
+            await self._fail_turn(turn, "engine_disconnected", f"OpenAI Realtime: {reason}")
+
+    async def _fail_turn(self, turn_id: int, code: str, message: str) -> None:
+        await self._emit(EngineError(self.engine.scrub(message), turn_id, code=code))
+        await self._emit(ReplyEnd(turn_id, "error"))
+
+    def _end_reply_tracking(self) -> None:
+        self._reply_turn, self._reply_item, self._reply_samples, self._reply_text = None, None, 0, ""
+
+    async def _emit(self, item: EngineOutput) -> None:
+        if not self._closed:
+            await self._outputs.put(item)
+
+
+def create_engine(settings: Settings) -> OpenAIRealtimeEngine:
+    from presence.engines import EngineUnavailable
+
+    key = os.environ.get("OPENAI_API_KEY", "")
+    if not key:
+        raise EngineUnavailable("the openai engine needs an API key: set OPENAI_API_KEY")
+    try:
+        import openai  # noqa: F401
+    except ModuleNotFoundError as exc:
+        raise EngineUnavailable("the openai engine needs the 'openai' package: pip install 'presence[openai]'") from exc
+    return OpenAIRealtimeEngine(
+        key,
+        model=settings.openai_model,
+        voice=settings.openai_voice,
+        persona=settings.persona,
+        base_url=settings.openai_base_url,
+    )

@@ -1,0 +1,269 @@
+"""A local stand-in for the OpenAI Realtime API: the real wire events, a scripted model.
+
+It speaks enough of the Realtime protocol (JSON events over a WebSocket at
+``/v1/realtime?model=...``) for the official ``openai`` SDK to hold a conversation: it takes
+``session.update``, buffers ``input_audio_buffer.append`` audio, answers ``commit`` with a
+user transcript, and ``response.create`` with audio deltas (24 kHz PCM16, a deterministic
+voiced signal), transcript deltas and ``response.done``; it honours ``response.cancel`` and
+``conversation.item.truncate``, and can be told to fail in the ways a cloud service does.
+Everything it was sent is recorded for the tests to inspect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from presence.engines.scripted import synth_voice
+
+RATE = 24_000
+REPLY = "Happy to help with that."
+
+
+@dataclass
+class FakeModel:
+    """How the fake behaves; change it between turns from a test."""
+
+    think_ms: int = 30
+    reply_ms: int = 600
+    chunk_ms: int = 40
+    realtime: bool = False  # pace deltas in real time, or send them as fast as possible
+    refuse_connections: int = 0  # answer this many handshakes with HTTP 503 first
+    fail: str | None = None  # "error" | "close" mid-reply, or "tool" (ask for a function call)
+    fail_after_chunks: int = 3
+
+
+@dataclass
+class Recorded:
+    connections: int = 0
+    authorizations: list[str] = field(default_factory=list)
+    session_updates: list[dict[str, Any]] = field(default_factory=list)
+    appended_samples: int = 0
+    commits: int = 0
+    responses: int = 0
+    cancels: int = 0
+    truncations: list[dict[str, Any]] = field(default_factory=list)
+    tool_outputs: list[dict[str, Any]] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
+
+
+class FakeRealtimeServer:
+    def __init__(self, model: FakeModel | None = None) -> None:
+        self.model = model or FakeModel()
+        self.recorded = Recorded()
+        self._ids = itertools.count(1)
+        self.port = 0
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[FakeRealtimeServer]:
+        async with serve(self._handle, "127.0.0.1", 0, process_request=self._check) as server:
+            self.port = server.sockets[0].getsockname()[1]  # type: ignore[index]
+            yield self
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def _id(self, prefix: str) -> str:
+        return f"{prefix}_{next(self._ids):04d}"
+
+    def _check(self, connection: ServerConnection, request: Request) -> Response | None:
+        if not request.path.startswith("/v1/realtime"):
+            return connection.respond(404, "no such endpoint\n")
+        if self.model.refuse_connections > 0:
+            self.model.refuse_connections -= 1
+            return connection.respond(503, "overloaded, try again\n")
+        self.recorded.authorizations.append(request.headers.get("Authorization", ""))
+        return None
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        self.recorded.connections += 1
+        state = _Connection(self, ws)
+        await state.send({"type": "session.created", "session": {"id": self._id("sess"), "type": "realtime"}})
+        try:
+            async for message in ws:
+                await state.on_event(json.loads(message))
+        except ConnectionClosed:
+            pass
+        finally:
+            state.stop()
+
+
+class _Connection:
+    def __init__(self, server: FakeRealtimeServer, ws: ServerConnection) -> None:
+        self.server = server
+        self.ws = ws
+        self.buffer = 0
+        self.reply: asyncio.Task[None] | None = None
+        self.response_id: str | None = None
+
+    async def send(self, event: dict[str, Any]) -> None:
+        event.setdefault("event_id", self.server._id("event"))
+        await self.ws.send(json.dumps(event))
+
+    def stop(self) -> None:
+        if self.reply is not None:
+            self.reply.cancel()
+
+    async def on_event(self, event: dict[str, Any]) -> None:
+        rec, kind = self.server.recorded, event.get("type", "")
+        rec.events.append(kind)
+        if kind == "session.update":
+            rec.session_updates.append(event["session"])
+            await self.send({"type": "session.updated", "session": event["session"]})
+        elif kind == "input_audio_buffer.append":
+            samples = len(base64.b64decode(event["audio"])) // 2
+            self.buffer += samples
+            rec.appended_samples += samples
+        elif kind == "input_audio_buffer.commit":
+            rec.commits += 1
+            item = self.server._id("item")
+            heard_s = self.buffer / RATE
+            self.buffer = 0
+            await self.send({"type": "input_audio_buffer.committed", "item_id": item, "previous_item_id": None})
+            await self.send(
+                {
+                    "type": "conversation.item.input_audio_transcription.completed",
+                    "item_id": item,
+                    "content_index": 0,
+                    "transcript": f"{heard_s:.1f} seconds of speech",
+                }
+            )
+        elif kind == "response.create":
+            rec.responses += 1
+            self.response_id = self.server._id("resp")
+            self.reply = asyncio.create_task(self._respond(self.response_id))
+        elif kind == "response.cancel":
+            rec.cancels += 1
+            if self.reply is not None and not self.reply.done():
+                self.reply.cancel()
+                await self._done(self.response_id or "", "cancelled")
+        elif kind == "conversation.item.truncate":
+            rec.truncations.append(event)
+            await self.send(
+                {
+                    "type": "conversation.item.truncated",
+                    "item_id": event["item_id"],
+                    "content_index": 0,
+                    "audio_end_ms": event["audio_end_ms"],
+                }
+            )
+        elif kind == "conversation.item.create" and event["item"].get("type") == "function_call_output":
+            rec.tool_outputs.append(event["item"])
+
+    async def _done(self, response_id: str, status: str) -> None:
+        await self.send(
+            {
+                "type": "response.done",
+                "response": {"id": response_id, "object": "realtime.response", "status": status, "output": []},
+            }
+        )
+
+    async def _respond(self, response_id: str) -> None:
+        model = self.server.model
+        await self.send({"type": "response.created", "response": {"id": response_id, "status": "in_progress"}})
+        await asyncio.sleep(model.think_ms / 1000)
+        if model.fail == "tool" and not self.server.recorded.tool_outputs:  # once, then answer
+            call = {
+                "id": self.server._id("item"),
+                "type": "function_call",
+                "call_id": self.server._id("call"),
+                "name": "lookup_weather",
+                "arguments": '{"city": "Paris"}',
+            }
+            await self.send({"type": "response.output_item.done", "response_id": response_id, "item": call})
+            await self.send(
+                {"type": "response.done", "response": {"id": response_id, "status": "completed", "output": [call]}}
+            )
+            return
+        item = self.server._id("item")
+        await self.send(
+            {
+                "type": "response.output_item.added",
+                "response_id": response_id,
+                "output_index": 0,
+                "item": {"id": item, "type": "message", "role": "assistant"},
+            }
+        )
+        audio = synth_voice(model.reply_ms, RATE, seed=3)
+        step = model.chunk_ms * RATE // 1000
+        words = REPLY.split()
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        chunks = range(0, len(audio), step)
+        for index, offset in enumerate(chunks):
+            if model.fail and index == model.fail_after_chunks:
+                if model.fail == "error":
+                    await self.send(
+                        {
+                            "type": "error",
+                            "error": {
+                                "type": "server_error",
+                                "code": "internal_error",
+                                "message": "The server had an error.",
+                            },
+                        }
+                    )
+                    await self._done(response_id, "failed")
+                    return
+                if model.fail == "close":
+                    await self.ws.close(1011, "internal error")
+                    return
+            pcm = (np.clip(audio[offset : offset + step], -1, 1) * 32767).astype("<i2").tobytes()
+            await self.send(
+                {
+                    "type": "response.output_audio.delta",
+                    "response_id": response_id,
+                    "item_id": item,
+                    "output_index": 0,
+                    "content_index": 0,
+                    "delta": base64.b64encode(pcm).decode(),
+                }
+            )
+            share = words[index * len(words) // len(chunks) : (index + 1) * len(words) // len(chunks)]
+            if share:
+                await self.send(
+                    {
+                        "type": "response.output_audio_transcript.delta",
+                        "response_id": response_id,
+                        "item_id": item,
+                        "output_index": 0,
+                        "content_index": 0,
+                        "delta": " ".join(share) + " ",
+                    }
+                )
+            if model.realtime:
+                await asyncio.sleep(max(0.0, start + (offset + step) / RATE - loop.time()))
+            else:
+                await asyncio.sleep(0)
+        await self.send(
+            {
+                "type": "response.output_audio.done",
+                "response_id": response_id,
+                "item_id": item,
+                "output_index": 0,
+                "content_index": 0,
+            }
+        )
+        await self.send(
+            {
+                "type": "response.output_audio_transcript.done",
+                "response_id": response_id,
+                "item_id": item,
+                "output_index": 0,
+                "content_index": 0,
+                "transcript": REPLY,
+            }
+        )
+        await self._done(response_id, "completed")
