@@ -47,39 +47,13 @@ from presence.engines.base import (
     TurnEvent,
     TurnEventKind,
 )
+from presence.engines.cloud import PreRoll, backoff_s, describe, keep_secret, scrub
 
 log = logging.getLogger(__name__)
 
 MODEL_RATE: Final = 24_000  # the Realtime API's PCM16 rate, both ways
-PRE_ROLL_S: Final = 0.3  # audio kept from before the VAD's speech onset
-BACKOFF_S: Final = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 DEFAULT_PERSONA: Final = "You are a friendly concierge. Answer in one or two short spoken sentences."
 TOOL_ERROR: Final = '{"error": "tools are not available in this conversation"}'
-
-
-#: Loggers of the libraries that carry the key, whose debug output includes request headers.
-CLIENT_LOGGERS: Final = ("websockets.client", "openai", "httpx", "httpcore")
-
-
-class SecretFilter(logging.Filter):
-    """Blanks secrets out of every record a logger emits (even a library's DEBUG headers)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if any(secret in message for secret in self.secrets):
-            for secret in self.secrets:
-                message = message.replace(secret, "***")
-            record.msg, record.args = message, ()
-        return True
-
-
-SECRETS: Final = SecretFilter()
-for _name in CLIENT_LOGGERS:
-    logging.getLogger(_name).addFilter(SECRETS)
 
 
 class OpenAIRealtimeEngine(Engine):
@@ -99,7 +73,7 @@ class OpenAIRealtimeEngine(Engine):
         if not api_key:
             raise ValueError("the OpenAI Realtime engine needs an API key (OPENAI_API_KEY)")
         self._api_key = api_key
-        SECRETS.secrets.add(api_key)
+        keep_secret(api_key)
         self.model = model
         self.voice = voice
         self.persona = persona or DEFAULT_PERSONA
@@ -111,10 +85,6 @@ class OpenAIRealtimeEngine(Engine):
         from openai import AsyncOpenAI
 
         return AsyncOpenAI(api_key=self._api_key, base_url=self.base_url, max_retries=0)
-
-    def scrub(self, text: str) -> str:
-        """The message with the API key, should it appear anywhere in it, blanked out."""
-        return text.replace(self._api_key, "***") if self._api_key else text
 
     async def open_session(self, options: SessionOptions) -> OpenAIRealtimeSession:
         session = OpenAIRealtimeSession(self, options.persona or self.persona)
@@ -133,8 +103,7 @@ class OpenAIRealtimeSession(EngineSession):
         self._closed = False
         self._runner: asyncio.Task[None] | None = None
         self._resampler = StreamResampler(INPUT_SAMPLE_RATE, MODEL_RATE)
-        self._pre_roll: deque[np.ndarray] = deque()
-        self._pre_roll_samples = 0
+        self._pre_roll = PreRoll()
         self._streaming = False  # appending the user's audio (between speech onset and confirmation)
         self._turn_of_commit: deque[int] = deque()  # turns committed, awaiting their transcript
         self._pending_turns: deque[int] = deque()  # turns asked to respond, awaiting response.created
@@ -176,20 +145,14 @@ class OpenAIRealtimeSession(EngineSession):
         if self._streaming:
             await self._append(audio.samples)
             return
-        self._pre_roll.append(audio.samples)
-        self._pre_roll_samples += len(audio.samples)
-        while self._pre_roll and self._pre_roll_samples - len(self._pre_roll[0]) >= PRE_ROLL_S * INPUT_SAMPLE_RATE:
-            self._pre_roll_samples -= len(self._pre_roll.popleft())
+        self._pre_roll.push(audio.samples)
 
     async def turn_event(self, event: TurnEvent) -> None:
         match event.kind:
             case TurnEventKind.USER_STARTED:
                 if not self._streaming:
                     self._streaming = True
-                    held, self._pre_roll = list(self._pre_roll), deque()
-                    self._pre_roll_samples = 0
-                    for samples in held:
-                        await self._append(samples)
+                    await self._append(self._pre_roll.take())
             case TurnEventKind.TURN_CONFIRMED:
                 self._streaming = False
                 await self._respond(event.turn_id)
@@ -238,7 +201,7 @@ class OpenAIRealtimeSession(EngineSession):
         try:
             await connection.send(event)
         except Exception as exc:  # a dead socket: the receive loop notices and reconnects
-            log.debug("send failed: %s", self.engine.scrub(str(exc)))
+            log.debug("send failed: %s", scrub(str(exc)))
 
     async def _run(self) -> None:
         """Connect, configure, receive until the socket drops; again, with backoff."""
@@ -248,9 +211,9 @@ class OpenAIRealtimeSession(EngineSession):
                 await self._connect()
             except Exception as exc:
                 self.connect_failures += 1
-                delay = BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)]
+                delay = backoff_s(attempt)
                 attempt += 1
-                log.warning("OpenAI Realtime connect failed (%s); retrying in %.2f s", self._describe(exc), delay)
+                log.warning("OpenAI Realtime connect failed (%s); retrying in %.2f s", describe(exc), delay)
                 await asyncio.sleep(delay)
                 continue
             attempt = 0
@@ -259,7 +222,7 @@ class OpenAIRealtimeSession(EngineSession):
                     await self._on_event(event)
                 reason = "the service closed the connection"
             except Exception as exc:
-                reason = f"the connection failed: {self._describe(exc)}"
+                reason = f"the connection failed: {describe(exc)}"
             await self._disconnect()
             log.warning("OpenAI Realtime: %s; reconnecting", reason)
             await self._abandon_replies(reason)
@@ -295,9 +258,6 @@ class OpenAIRealtimeSession(EngineSession):
         if connection is not None:
             with contextlib.suppress(Exception):
                 await connection.close()
-
-    def _describe(self, exc: BaseException) -> str:
-        return self.engine.scrub(f"{type(exc).__name__}: {exc}")[:300]
 
     # -- what the model says -----------------------------------------------------------------
 
@@ -370,7 +330,7 @@ class OpenAIRealtimeSession(EngineSession):
 
     async def _on_error(self, error: Any) -> None:
         """An error mid-reply ends that turn (its response is abandoned); otherwise it is shown."""
-        message = self.engine.scrub(str(getattr(error, "message", "") or error))
+        message = scrub(str(getattr(error, "message", "") or error))
         log.warning("OpenAI Realtime error: %s", message)
         turn = self._reply_turn if self._reply_turn is not None else (self._pending_turns or [None])[0]
         if turn is None or turn in self._dropped:
@@ -393,7 +353,7 @@ class OpenAIRealtimeSession(EngineSession):
             await self._fail_turn(turn, "engine_disconnected", f"OpenAI Realtime: {reason}")
 
     async def _fail_turn(self, turn_id: int, code: str, message: str) -> None:
-        await self._emit(EngineError(self.engine.scrub(message), turn_id, code=code))
+        await self._emit(EngineError(scrub(message), turn_id, code=code))
         await self._emit(ReplyEnd(turn_id, "error"))
 
     def _end_reply_tracking(self) -> None:

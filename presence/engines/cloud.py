@@ -1,0 +1,90 @@
+"""What the cloud speech engines share: secrets kept out of logs, backoff, and the pre-roll.
+
+API keys live only in the SDK clients. Every message a cloud engine reports is scrubbed with
+``scrub``, and a logging filter blanks keys out of the client libraries' own output (their
+DEBUG logs print request headers). Reconnection waits follow ``BACKOFF_S``. ``PreRoll`` keeps
+the last fraction of a second before the VAD's speech onset, so the model hears the first
+syllable without presence ever uploading the silence between turns.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import Final
+
+import numpy as np
+
+from presence.engines.base import INPUT_SAMPLE_RATE, Samples
+
+PRE_ROLL_S: Final = 0.3  # audio kept from before the VAD's speech onset
+BACKOFF_S: Final = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+#: Loggers of the libraries that carry keys, whose debug output includes request headers.
+CLIENT_LOGGERS: Final = ("websockets.client", "openai", "google_genai", "httpx", "httpcore")
+
+
+class SecretFilter(logging.Filter):
+    """Blanks secrets out of every record a logger emits (even a library's DEBUG headers)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(secret in message for secret in self.secrets):
+            record.msg, record.args = self.scrub(message), ()
+        return True
+
+
+SECRETS: Final = SecretFilter()
+for _name in CLIENT_LOGGERS:
+    logging.getLogger(_name).addFilter(SECRETS)
+
+
+def keep_secret(secret: str) -> None:
+    """From now on ``secret`` is blanked out of the client libraries' logs and of ``scrub``."""
+    if secret:
+        SECRETS.secrets.add(secret)
+
+
+def scrub(text: str) -> str:
+    """``text`` with every known secret replaced by ``***``."""
+    return SECRETS.scrub(text)
+
+
+def backoff_s(attempt: int) -> float:
+    """The wait before reconnect attempt ``attempt`` (0-based): doubling, capped at 8 s."""
+    return BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)]
+
+
+def describe(exc: BaseException) -> str:
+    """A short, secret-free description of a failure, fit for a log line or an error event."""
+    return scrub(f"{type(exc).__name__}: {exc}")[:300]
+
+
+class PreRoll:
+    """The last ``PRE_ROLL_S`` of 16 kHz input, handed over when the user starts speaking."""
+
+    def __init__(self, seconds: float = PRE_ROLL_S) -> None:
+        self.limit = int(seconds * INPUT_SAMPLE_RATE)
+        self._blocks: deque[Samples] = deque()
+        self._samples = 0
+
+    def push(self, samples: Samples) -> None:
+        self._blocks.append(samples)
+        self._samples += len(samples)
+        while self._blocks and self._samples - len(self._blocks[0]) >= self.limit:
+            self._samples -= len(self._blocks.popleft())
+
+    def take(self) -> Samples:
+        """Everything held, oldest first; the buffer is empty afterwards."""
+        held = np.concatenate(list(self._blocks)) if self._blocks else np.zeros(0, np.float32)
+        self._blocks.clear()
+        self._samples = 0
+        return held.astype(np.float32, copy=False)
