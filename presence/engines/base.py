@@ -118,6 +118,15 @@ class ReplyEnd:
 
 
 @dataclass(frozen=True, slots=True)
+class TurnTaken:
+    """The engine decided by itself that the user's turn ``turn_id`` is over and is answering
+    it (a cloud model running its own turn detection). The session confirms the turn at once
+    instead of waiting for its own confirmation rule; claims for stale turns are ignored."""
+
+    turn_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class EngineError:
     """A failure inside the engine. ``fatal`` means the engine session cannot continue."""
 
@@ -127,7 +136,7 @@ class EngineError:
     code: str = "engine_error"
 
 
-EngineOutput: TypeAlias = AudioChunk | Transcript | GestureHint | ReplyEnd | EngineError
+EngineOutput: TypeAlias = AudioChunk | Transcript | GestureHint | ReplyEnd | TurnTaken | EngineError
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,7 +84,7 @@ class Gestures:
                         self._last_nod = tr.t_samples
                         intensity = 0.6 + 0.4 * self.rng.random()
                         out.append(GestureEvent("nod", tr.t_samples, c.nod_ms, intensity, tr.turn_id))
-                case Signal.PAUSE_CONFIRMED:
+                case Signal.PAUSE_CONFIRMED | Signal.ENGINE_TOOK_TURN:
                     self._waiting_since = tr.t_samples
                     self._waiting_turn = tr.turn_id
                 case Signal.REPLY_DONE:

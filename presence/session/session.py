@@ -32,6 +32,7 @@ from presence.engines.base import (
     Transcript,
     TurnEvent,
     TurnEventKind,
+    TurnTaken,
 )
 from presence.lipsync.base import Animator
 from presence.protocol.frames import AudioIn, Event, Frame, Ping, Pong
@@ -381,6 +382,10 @@ class Session:
     async def _pump(self) -> None:
         """Engine outputs → held (unconfirmed turn) or ready (released)."""
         async for item in self.engine.outputs():
+            if isinstance(item, TurnTaken):
+                # The engine's own turn detection answered: confirm now, not at our rule.
+                await self._apply(self.turns.engine_took_turn(item.turn_id, self.inbound.position), self.clock())
+                continue
             turn_id = _turn_of(item)
             if isinstance(item, ReplyEnd) and item.reason == "cancelled":
                 self._retract(item.turn_id)

@@ -50,7 +50,7 @@ class TurnMarks:
                 if tr.previous is TurnState.SPECULATING:
                     self.abandoned_speculations += 1
                 self.speculation_started_sample = None
-            case Signal.PAUSE_CONFIRMED:
+            case Signal.PAUSE_CONFIRMED | Signal.ENGINE_TOOK_TURN:
                 self.turn_confirmed_sample = tr.t_samples
 
     def mark_s(self, name: str, t_s: float) -> None:

@@ -34,6 +34,7 @@ class Signal(Enum):
     BARGE_IN = "barge_in"  # speech long enough to interrupt the agent
     REPLY_DONE = "reply_done"  # the agent finished (or was cut)
     SILENCE = "silence"  # the user stopped (before any threshold)
+    ENGINE_TOOK_TURN = "engine_took_turn"  # an engine with its own turn detection is answering
 
 
 #: (state, signal) → next state. The table is the specification; tests enumerate it.
@@ -47,6 +48,8 @@ TRANSITIONS: Final[dict[tuple[TurnState, Signal], TurnState]] = {
     (TurnState.SPECULATING, Signal.PAUSE_CONFIRMED): TurnState.RESPONDING,
     (TurnState.RESPONDING, Signal.BARGE_IN): TurnState.USER_SPEAKING,
     (TurnState.RESPONDING, Signal.REPLY_DONE): TurnState.LISTENING,
+    (TurnState.PAUSED, Signal.ENGINE_TOOK_TURN): TurnState.RESPONDING,
+    (TurnState.SPECULATING, Signal.ENGINE_TOOK_TURN): TurnState.RESPONDING,
 }
 
 #: The engine-facing event a move implies; moves not listed tell the engine nothing.
@@ -57,6 +60,8 @@ ENGINE_EVENTS: Final[dict[tuple[TurnState, Signal], TurnEventKind]] = {
     (TurnState.SPECULATING, Signal.SPEECH_RESUMED): TurnEventKind.TURN_ABANDONED,
     (TurnState.SPECULATING, Signal.PAUSE_CONFIRMED): TurnEventKind.TURN_CONFIRMED,
     (TurnState.RESPONDING, Signal.BARGE_IN): TurnEventKind.USER_STARTED,
+    (TurnState.PAUSED, Signal.ENGINE_TOOK_TURN): TurnEventKind.TURN_CONFIRMED,
+    (TurnState.SPECULATING, Signal.ENGINE_TOOK_TURN): TurnEventKind.TURN_CONFIRMED,
 }
 
 #: Why each move happens, for the generated documentation.
@@ -70,6 +75,8 @@ WHY: Final[dict[tuple[TurnState, Signal], str]] = {
     (TurnState.SPECULATING, Signal.PAUSE_CONFIRMED): "silence reached the rule's confirm time: reply released",
     (TurnState.RESPONDING, Signal.BARGE_IN): "user speech lasted min_barge_in_ms: the reply is cut, a new turn",
     (TurnState.RESPONDING, Signal.REPLY_DONE): "the reply played out (or failed, or was empty)",
+    (TurnState.PAUSED, Signal.ENGINE_TOOK_TURN): "the engine's own turn detection answered (model turns)",
+    (TurnState.SPECULATING, Signal.ENGINE_TOOK_TURN): "the engine's own turn detection answered (model turns)",
 }
 
 
@@ -128,6 +135,7 @@ class _Runs:
     silence_start: int | None = None  # first sample of the current silence
     confirm_after_samples: int = 0  # the current pause's confirmation silence
     cue: PauseCue = field(default_factory=PauseCue.unknown)
+    engine_claimed: bool = False  # the engine took this turn while the VAD still heard speech
 
 
 class TurnTaker:
@@ -170,6 +178,19 @@ class TurnTaker:
             return []
         return [self._move(Signal.REPLY_DONE, t_samples)]
 
+    def engine_took_turn(self, turn_id: int, t_samples: int) -> list[Transition]:
+        """An engine that detects turns itself is answering ``turn_id``: confirm it now.
+
+        Only a pause can be confirmed: if the VAD still hears the user, the claim waits for
+        the first silent window of this turn. A claim for any other turn is stale and ignored.
+        """
+        if turn_id != self.turn_id or self.state in (TurnState.LISTENING, TurnState.RESPONDING):
+            return []
+        if self.state is TurnState.USER_SPEAKING:
+            self._runs.engine_claimed = True
+            return []
+        return [self._move(Signal.ENGINE_TOOK_TURN, t_samples)]
+
     def _on_speech(self, start: int, end: int) -> list[Transition]:
         runs = self._runs
         runs.silence_start = None
@@ -179,11 +200,13 @@ class TurnTaker:
         match self.state:
             case TurnState.LISTENING if run >= ms_to_samples(self.config.min_speech_ms):
                 self.turn_id += 1
+                runs.engine_claimed = False
                 return [self._move(Signal.SPEECH, runs.speech_start)]
             case TurnState.PAUSED | TurnState.SPECULATING:
                 return [self._move(Signal.SPEECH_RESUMED, start)]
             case TurnState.RESPONDING if run >= ms_to_samples(self.config.min_barge_in_ms):
                 self.turn_id += 1
+                runs.engine_claimed = False
                 return [self._move(Signal.BARGE_IN, runs.speech_start)]
         return []
 
@@ -200,6 +223,10 @@ class TurnTaker:
             confirm_ms = self.rule.confirm_after_ms(runs.cue)
             runs.confirm_after_samples = ms_to_samples(confirm_ms)
             out.append(self._move(Signal.SILENCE, runs.silence_start, confirm_after_ms=confirm_ms))
+            if runs.engine_claimed:
+                runs.engine_claimed = False
+                out.append(self._move(Signal.ENGINE_TOOK_TURN, end))
+                return out
         if self.state is TurnState.PAUSED and silence >= ms_to_samples(self.config.speculate_ms):
             out.append(self._move(Signal.PAUSE_SHORT, end))
         if self.state in (TurnState.PAUSED, TurnState.SPECULATING) and silence >= runs.confirm_after_samples:

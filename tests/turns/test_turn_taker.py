@@ -157,3 +157,33 @@ def test_without_audio_the_adaptive_rule_waits_halfway() -> None:
     d.feed(0.05, 64)
     assert d.taker.last_cue == PauseCue.unknown()
     assert d.log[1].confirm_after_ms == 400
+
+
+def test_an_engine_taking_the_turn_during_a_pause_confirms_it_before_the_rule_would() -> None:
+    d = Driver(TurnConfig(speculate_ms=96, confirm_ms=3000))
+    d.feed(0.9, 640)
+    d.feed(0.05, 160)
+    taken = d.taker.engine_took_turn(1, d.t)
+    assert [tr.signal for tr in taken] == [Signal.ENGINE_TOOK_TURN]
+    assert taken[0].engine_event is not None and taken[0].engine_event.kind is TurnEventKind.TURN_CONFIRMED
+    assert d.taker.state is TurnState.RESPONDING
+
+
+def test_an_engine_claim_while_the_vad_still_hears_speech_waits_for_the_first_silent_window() -> None:
+    d = Driver(TurnConfig(speculate_ms=96, confirm_ms=3000))
+    d.feed(0.9, 640)
+    assert d.taker.engine_took_turn(1, d.t) == []
+    d.feed(0.9, 64)
+    assert d.taker.state is TurnState.USER_SPEAKING
+    d.feed(0.05, 32)
+    assert d.signals()[-2:] == [Signal.SILENCE, Signal.ENGINE_TOOK_TURN]
+    assert d.taker.state is TurnState.RESPONDING
+
+
+def test_a_claim_for_an_old_turn_or_with_nobody_speaking_changes_nothing() -> None:
+    d = Driver(TurnConfig(speculate_ms=96, confirm_ms=320))
+    assert d.taker.engine_took_turn(0, 0) == []
+    d.feed(0.9, 640)
+    d.feed(0.05, 160)
+    assert d.taker.engine_took_turn(0, d.t) == [], "turn 0 is not the user's current turn"
+    assert d.taker.state is TurnState.SPECULATING
