@@ -69,7 +69,10 @@ class Settings(BaseSettings):
     # cloud engines (keys come from GEMINI_API_KEY / GOOGLE_API_KEY / OPENAI_API_KEY)
     gemini_model: str = "gemini-2.5-flash-native-audio-preview-09-2025"
     gemini_voice: str = "Puck"
-    gemini_turns: Literal["presence", "model"] = "presence"
+    gemini_turns: Literal["presence", "model"] = Field(
+        "presence", description="who ends the user's turn: presence's endpointing, or the model's own detection"
+    )
+    gemini_silence_ms: int | None = Field(None, description="model turns: the model's end-of-speech silence")
     gemini_base_url: str | None = None
     openai_model: str = "gpt-realtime"
     openai_voice: str = "alloy"

@@ -68,7 +68,7 @@ class FakeRealtimeServer:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[FakeRealtimeServer]:
         async with serve(self._handle, "127.0.0.1", 0, process_request=self._check) as server:
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[index]
+            self.port = server.sockets[0].getsockname()[1]
             yield self
 
     @property

@@ -1,0 +1,264 @@
+"""The Gemini Live engine through the real ``google-genai`` SDK against a local fake of the service."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+import numpy as np
+import pytest
+
+from presence.client.connection import PresenceClient
+from presence.engines.base import (
+    AudioChunk,
+    EngineError,
+    EngineOutput,
+    InputAudio,
+    Interrupt,
+    ReplyEnd,
+    SessionOptions,
+    Transcript,
+    TurnEvent,
+    TurnEventKind,
+    TurnTaken,
+)
+from presence.engines.gemini import MODEL_RATE, GeminiLiveEngine, GeminiLiveSession, TurnMode
+from tests.conftest import ServerFactory, silence, speech_like
+from tests.fakes.gemini_live_server import REPLY, FakeGeminiLive, FakeModel, _get
+
+KEY = "AIza-presence-test-SECRET-0123456789"
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeGeminiLive]:
+    async with FakeGeminiLive(FakeModel()).running() as server:
+        yield server
+
+
+def engine_for(fake: FakeGeminiLive, turns: TurnMode = "presence", silence_ms: int | None = None) -> GeminiLiveEngine:
+    return GeminiLiveEngine(
+        KEY,
+        model="gemini-live-test",
+        voice="Kore",
+        persona="Be brief.",
+        turns=turns,
+        model_silence_ms=silence_ms,
+        base_url=fake.base_url,
+        ssl_context=fake.client_ssl,
+    )
+
+
+async def connected(engine: GeminiLiveEngine) -> GeminiLiveSession:
+    session = await engine.open_session(SessionOptions("s1"))
+    await asyncio.wait_for(session._connected.wait(), 10)
+    return session
+
+
+async def speak_turn(session: GeminiLiveSession, turn_id: int, seconds: float = 0.5) -> None:
+    await session.turn_event(TurnEvent(TurnEventKind.USER_STARTED, turn_id, 0))
+    audio = speech_like(seconds, seed=turn_id)
+    for offset in range(0, len(audio), 320):
+        await session.push_audio(InputAudio(audio[offset : offset + 320], offset))
+    await session.turn_event(TurnEvent(TurnEventKind.TURN_CONFIRMED, turn_id, len(audio)))
+
+
+async def until_reply_end(session: GeminiLiveSession, turn_id: int) -> list[EngineOutput]:
+    got: list[EngineOutput] = []
+
+    async def collect() -> None:
+        async for item in session.outputs():
+            got.append(item)
+            if isinstance(item, ReplyEnd) and item.turn_id == turn_id:
+                return
+
+    await asyncio.wait_for(collect(), 10)
+    return got
+
+
+async def test_a_confirmed_turn_streams_the_models_spoken_reply_and_both_transcripts(fake: FakeGeminiLive) -> None:
+    session = await connected(engine_for(fake))
+    await speak_turn(session, 1, seconds=0.5)
+    outputs = await until_reply_end(session, 1)
+    await session.close()
+    audio = [o for o in outputs if isinstance(o, AudioChunk)]
+    assert audio and all(o.turn_id == 1 and o.sample_rate == MODEL_RATE for o in audio)
+    assert sum(len(o.samples) for o in audio) == fake.model.reply_ms * MODEL_RATE // 1000
+    finals = {o.role: o.text for o in outputs if isinstance(o, Transcript) and o.final}
+    assert finals == {"user": "0.5 seconds of speech", "agent": REPLY}
+    assert outputs[-1] == ReplyEnd(1, "done")
+    rec = fake.recorded
+    assert rec.api_keys == [KEY] and rec.paths[0].endswith("v1beta.GenerativeService.BidiGenerateContent")
+    assert rec.mime_types == {"audio/pcm;rate=16000"}
+    assert (rec.activity_starts, rec.activity_ends) == (1, 1), "presence's turn-taking drives the model"
+
+
+async def test_the_setup_names_the_model_voice_persona_and_turns_off_the_models_own_detection(
+    fake: FakeGeminiLive,
+) -> None:
+    session = await connected(engine_for(fake))
+    await session.close()
+    setup = fake.recorded.setups[0]
+    assert setup["model"] == "models/gemini-live-test"
+    generation = _get(setup, "generation_config")
+    assert _get(generation, "response_modalities") == ["AUDIO"]
+    voice = _get(_get(_get(generation, "speech_config"), "voice_config"), "prebuilt_voice_config")
+    assert _get(voice, "voice_name") == "Kore"
+    assert _get(setup, "system_instruction")["parts"][0]["text"] == "Be brief."
+    assert _get(setup, "input_audio_transcription") is not None
+    assert _get(setup, "output_audio_transcription") is not None
+    detection = _get(_get(setup, "realtime_input_config"), "automatic_activity_detection")
+    assert detection["disabled"] is True
+
+
+async def test_audio_before_the_speech_onset_is_sent_as_pre_roll_and_silence_after_the_turn_is_not(
+    fake: FakeGeminiLive,
+) -> None:
+    session = await connected(engine_for(fake))
+    for offset in range(0, 16_000, 320):  # a second of room noise before anyone speaks
+        await session.push_audio(InputAudio(silence(0.02), offset))
+    await speak_turn(session, 1, seconds=0.5)
+    await until_reply_end(session, 1)
+    for offset in range(0, 16_000, 320):
+        await session.push_audio(InputAudio(silence(0.02), offset))
+    await session.close()
+    sent_s = fake.recorded.audio_samples / 16_000
+    assert 0.79 <= sent_s <= 0.81, "0.5 s of speech plus the 0.3 s pre-roll, nothing else"
+
+
+async def test_a_barge_in_starts_a_new_activity_which_interrupts_the_model(fake: FakeGeminiLive) -> None:
+    fake.model.realtime, fake.model.reply_ms = True, 3000
+    session = await connected(engine_for(fake))
+    await speak_turn(session, 1)
+    heard = 0
+    async for item in session.outputs():
+        if isinstance(item, AudioChunk):
+            heard += len(item.samples)
+            if heard >= MODEL_RATE // 2:
+                break
+    await session.interrupt(Interrupt(1, 9_600))
+    await session.turn_event(TurnEvent(TurnEventKind.USER_STARTED, 2, 0))  # the barge-in is the next turn
+    audio = speech_like(0.4, seed=2)
+    for offset in range(0, len(audio), 320):
+        await session.push_audio(InputAudio(audio[offset : offset + 320], offset))
+    await session.turn_event(TurnEvent(TurnEventKind.TURN_CONFIRMED, 2, len(audio)))
+    outputs = await until_reply_end(session, 2)
+    await session.close()
+    assert fake.recorded.interrupted_replies == 1
+    assert fake.recorded.activity_starts == 2, "one activity_start for the barge-in, not one per event"
+    assert not any(getattr(o, "turn_id", None) == 1 for o in outputs), "nothing of the cut reply follows"
+    assert outputs[-1] == ReplyEnd(2, "done")
+
+
+async def test_a_tool_call_gets_an_error_result_and_the_turn_still_gets_its_reply(fake: FakeGeminiLive) -> None:
+    fake.model.fail = "tool"
+    session = await connected(engine_for(fake))
+    await speak_turn(session, 1)
+    outputs = await until_reply_end(session, 1)
+    await session.close()
+    response = _get(fake.recorded.tool_responses[0], "function_responses")[0]
+    assert response["id"] == "call-1" and response["response"]["error"]
+    assert any(isinstance(o, AudioChunk) for o in outputs) and outputs[-1] == ReplyEnd(1, "done")
+    assert not any(isinstance(o, EngineError) for o in outputs)
+
+
+@pytest.mark.parametrize("failure", ["error", "close", "go_away"])
+async def test_a_connection_lost_mid_reply_fails_that_turn_and_the_conversation_resumes(
+    fake: FakeGeminiLive, failure: str
+) -> None:
+    session = await connected(engine_for(fake))
+    await speak_turn(session, 1)
+    await until_reply_end(session, 1)  # a whole reply: the service handed out a resumption handle
+    fake.model.fail = failure
+    await speak_turn(session, 2)
+    second = await until_reply_end(session, 2)
+    fake.model.fail = None
+    await asyncio.wait_for(session._connected.wait(), 10)
+    await speak_turn(session, 3)
+    third = await until_reply_end(session, 3)
+    await session.close()
+    assert [o.code for o in second if isinstance(o, EngineError)] == ["engine_disconnected"]
+    assert second[-1] == ReplyEnd(2, "error")
+    assert third[-1] == ReplyEnd(3, "done") and any(isinstance(o, AudioChunk) for o in third)
+    resumed = _get(fake.recorded.setups[1], "session_resumption")
+    assert resumed["handle"] == "handle-1", "the new connection resumes the conversation"
+
+
+async def test_an_unreachable_service_fails_turns_at_once_then_recovers_with_backoff(fake: FakeGeminiLive) -> None:
+    fake.model.refuse_connections = 3
+    session = await engine_for(fake).open_session(SessionOptions("s1"))
+    await speak_turn(session, 1)
+    first = await until_reply_end(session, 1)
+    assert [o.code for o in first if isinstance(o, EngineError)] == ["engine_unavailable"]
+    await asyncio.wait_for(session._connected.wait(), 10)
+    await speak_turn(session, 2)
+    second = await until_reply_end(session, 2)
+    await session.close()
+    assert session.connect_failures == 3 and second[-1] == ReplyEnd(2, "done")
+
+
+async def test_the_api_key_appears_in_no_log_line_and_no_output(
+    fake: FakeGeminiLive, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    fake.model.refuse_connections, fake.model.fail = 1, "error"
+    session = await engine_for(fake).open_session(SessionOptions("s1"))
+    await speak_turn(session, 1)
+    outputs = await until_reply_end(session, 1)
+    await asyncio.wait_for(session._connected.wait(), 10)
+    await speak_turn(session, 2)
+    outputs += await until_reply_end(session, 2)
+    await session.close()
+    ours = [r for r in caplog.records if not r.name.startswith("websockets.server")]  # the fake's own logs
+    assert any(r.name.startswith("presence") for r in ours), "the failures were logged"
+    assert any("x-goog-api-key" in r.getMessage().lower() for r in ours), "headers were logged, at DEBUG"
+    assert not any(KEY in r.getMessage() for r in ours)
+    assert not any(KEY in repr(o) for o in outputs)
+
+
+async def test_with_model_turns_the_models_detection_takes_the_turn_before_any_audio(fake: FakeGeminiLive) -> None:
+    session = await connected(engine_for(fake, turns="model", silence_ms=300))
+    await session.turn_event(TurnEvent(TurnEventKind.USER_STARTED, 1, 0))
+    audio = np.concatenate([speech_like(0.5, seed=1), silence(0.6)])
+    for offset in range(0, len(audio), 320):
+        await session.push_audio(InputAudio(audio[offset : offset + 320], offset))
+    outputs = await until_reply_end(session, 1)
+    await session.close()
+    assert outputs[0] == TurnTaken(1) or isinstance(outputs[0], Transcript)
+    taken = outputs.index(TurnTaken(1))
+    first_audio = next(i for i, o in enumerate(outputs) if isinstance(o, AudioChunk))
+    assert taken < first_audio
+    assert outputs[-1] == ReplyEnd(1, "done")
+    detection = _get(_get(fake.recorded.setups[0], "realtime_input_config"), "automatic_activity_detection")
+    assert not detection.get("disabled") and _get(detection, "silence_duration_ms") == 300
+    assert fake.recorded.activity_starts == 0, "the model finds the activity itself"
+
+
+@pytest.mark.parametrize("turns", ["presence", "model"])
+async def test_through_a_presence_session_the_client_hears_the_reply_with_moving_lips(
+    fake: FakeGeminiLive, server_factory: ServerFactory, turns: TurnMode
+) -> None:
+    engine = engine_for(fake, turns=turns, silence_ms=300)
+    confirm_ms = 320 if turns == "presence" else 3000  # model turns: the model, not our rule, ends the turn
+    async with server_factory(engine=engine, confirm_ms=confirm_ms) as srv:
+        client = PresenceClient(srv.url)
+        await client.connect()
+        await asyncio.wait_for(engine.sessions[0]._connected.wait(), 10)
+        audio = np.concatenate([speech_like(0.6), silence(1.0)])
+        for offset in range(0, len(audio), 320):
+            await client.send_audio(audio[offset : offset + 320])
+            await asyncio.sleep(0.02)
+        record = await client.wait_for_event(lambda b: b.get("type") == "metrics", 10)
+        await client.close()
+    assert record["user_text"].endswith("seconds of speech")
+    assert record["agent_text"] == REPLY and record["error"] is None
+    if turns == "model":
+        assert record["turn_confirmed_ms"] < confirm_ms, "the model's detection ended the turn, not the 3 s rule"
+    assert record["reply_end_sample"] - record["reply_start_sample"] >= 0.6 * 24_000
+    weights = np.concatenate([np.frombuffer(f.weights, np.uint8) for _, f in client.received.animation])
+    assert weights.max() > 100, "the audio-driven animator opened the mouth"
