@@ -9,13 +9,14 @@ syllable without presence ever uploading the silence between turns.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import deque
 from typing import Final
 
 import numpy as np
 
-from presence.engines.base import INPUT_SAMPLE_RATE, Samples
+from presence.engines.base import INPUT_SAMPLE_RATE, EngineOutput, Samples
 
 PRE_ROLL_S: Final = 0.3  # audio kept from before the VAD's speech onset
 BACKOFF_S: Final = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
@@ -66,6 +67,17 @@ def backoff_s(attempt: int) -> float:
 def describe(exc: BaseException) -> str:
     """A short, secret-free description of a failure, fit for a log line or an error event."""
     return scrub(f"{type(exc).__name__}: {exc}")[:300]
+
+
+def purge_turn(queue: asyncio.Queue[EngineOutput | None], turn_id: int) -> None:
+    """Drop the queued outputs of ``turn_id`` (an interrupted reply); keep the rest in order."""
+    kept = []
+    while not queue.empty():
+        item = queue.get_nowait()
+        if item is None or item.turn_id != turn_id:
+            kept.append(item)
+    for item in kept:
+        queue.put_nowait(item)
 
 
 class PreRoll:

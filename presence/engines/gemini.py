@@ -57,7 +57,7 @@ from presence.engines.base import (
     TurnEventKind,
     TurnTaken,
 )
-from presence.engines.cloud import PreRoll, backoff_s, describe, keep_secret, scrub
+from presence.engines.cloud import PreRoll, backoff_s, describe, keep_secret, purge_turn, scrub
 
 log = logging.getLogger(__name__)
 
@@ -211,19 +211,9 @@ class GeminiLiveSession(EngineSession):
 
     async def interrupt(self, interrupt: Interrupt) -> None:
         self._dropped.add(interrupt.turn_id)
-        self._purge(interrupt.turn_id)
+        purge_turn(self._outputs, interrupt.turn_id)  # after an interrupt none of it may surface
         if self._awaiting and self._awaiting[0] == interrupt.turn_id and self.engine.turns == "presence":
             await self._start_activity()  # a new activity is what interrupts the model
-
-    def _purge(self, turn_id: int) -> None:
-        """Forget outputs of ``turn_id`` still queued: after an interrupt none may surface."""
-        kept = []
-        while not self._outputs.empty():
-            item = self._outputs.get_nowait()
-            if item is None or getattr(item, "turn_id", None) != turn_id:
-                kept.append(item)
-        for item in kept:
-            self._outputs.put_nowait(item)
 
     # -- talking to the model ------------------------------------------------------------------
 

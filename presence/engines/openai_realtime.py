@@ -47,7 +47,7 @@ from presence.engines.base import (
     TurnEvent,
     TurnEventKind,
 )
-from presence.engines.cloud import PreRoll, backoff_s, describe, keep_secret, scrub
+from presence.engines.cloud import PreRoll, backoff_s, describe, keep_secret, purge_turn, scrub
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +161,7 @@ class OpenAIRealtimeSession(EngineSession):
 
     async def interrupt(self, interrupt: Interrupt) -> None:
         self._dropped.add(interrupt.turn_id)
+        purge_turn(self._outputs, interrupt.turn_id)  # after an interrupt none of it may surface
         if self._reply_turn != interrupt.turn_id:
             return
         item, heard_ms = self._reply_item, interrupt.heard_samples * 1000 // MODEL_RATE

@@ -1,0 +1,51 @@
+"""What the cloud engines share: the pre-roll, purging an interrupted reply, secrets."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import numpy as np
+import pytest
+
+from presence.engines.base import AudioChunk, EngineError, EngineOutput, ReplyEnd
+from presence.engines.cloud import PreRoll, backoff_s, keep_secret, purge_turn, scrub
+
+
+def test_the_pre_roll_hands_over_at_least_its_length_of_the_latest_audio_in_order() -> None:
+    roll = PreRoll(seconds=0.1)  # 1600 samples
+    for index in range(20):
+        roll.push(np.full(320, index, np.float32))
+    held = roll.take()
+    assert 1600 <= len(held) < 1600 + 320
+    assert held[-1] == 19 and np.all(np.diff(held) >= 0)
+    assert len(roll.take()) == 0, "taking empties it"
+
+
+def test_purging_a_turn_drops_only_its_queued_outputs_and_keeps_the_order() -> None:
+    queue: asyncio.Queue[EngineOutput | None] = asyncio.Queue()
+    audio = np.zeros(10, np.float32)
+    items: list[EngineOutput | None] = [
+        AudioChunk(1, audio, 24_000),
+        EngineError("x", None),
+        AudioChunk(2, audio, 24_000),
+        ReplyEnd(1),
+        None,
+    ]
+    for item in items:
+        queue.put_nowait(item)
+    purge_turn(queue, 1)
+    left = [queue.get_nowait() for _ in range(queue.qsize())]
+    assert left == [items[1], items[2], None]
+
+
+def test_backoff_doubles_and_stays_capped() -> None:
+    assert [backoff_s(n) for n in range(8)] == [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
+
+
+def test_a_kept_secret_is_blanked_from_client_library_logs_and_messages(caplog: pytest.LogCaptureFixture) -> None:
+    keep_secret("sk-unit-test-secret")
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("httpx").debug("headers: %s", {"Authorization": "Bearer sk-unit-test-secret"})
+    assert "sk-unit-test-secret" not in caplog.text and "Bearer ***" in caplog.text
+    assert scrub("key=sk-unit-test-secret;") == "key=***;"
