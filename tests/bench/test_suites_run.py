@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -40,3 +41,18 @@ def test_scale_suite_runs_at_ci_size(tmp_path: Path) -> None:
     levels = json.loads(out.read_text())["levels"]
     assert [level["sessions"] for level in levels] == [1, 4]
     assert all(level["overhead_ms"]["n"] == level["sessions"] for level in levels)
+
+
+def test_cloud_suite_answers_every_turn_of_every_configuration_at_ci_size(tmp_path: Path) -> None:
+    out = tmp_path / "cloud.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "presence", "bench", "cloud", "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "NO_PROXY": "127.0.0.1,localhost"},
+    )
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert {r["configuration"].split(",")[0] for r in rows} == {"gemini", "openai"}
+    assert all(r["answered"] == r["turns"] == 1 and r["errors"] == 0 for r in rows)

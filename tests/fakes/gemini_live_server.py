@@ -25,6 +25,7 @@ import itertools
 import json
 import ssl
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +99,7 @@ class Recorded:
     activity_ends: int = 0
     tool_responses: list[dict[str, Any]] = field(default_factory=list)
     interrupted_replies: int = 0
+    first_audio_sent: list[float] = field(default_factory=list)  # time.monotonic(), one per reply
 
 
 class FakeGeminiLive:
@@ -257,6 +259,8 @@ class _Conversation:
                     await self.ws.close(1000, "")
                     return
             pcm = (np.clip(audio[offset : offset + step], -1, 1) * 32767).astype("<i2").tobytes()
+            if index == 0:
+                self.fake.recorded.first_audio_sent.append(time.monotonic())
             part = {"inlineData": {"mimeType": f"audio/pcm;rate={RATE}", "data": base64.b64encode(pcm).decode()}}
             await self.send({"serverContent": {"modelTurn": {"parts": [part]}}})
             share = words[index * len(words) // len(chunks) : (index + 1) * len(words) // len(chunks)]

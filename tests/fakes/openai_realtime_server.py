@@ -16,6 +16,7 @@ import base64
 import contextlib
 import itertools
 import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,6 +57,7 @@ class Recorded:
     truncations: list[dict[str, Any]] = field(default_factory=list)
     tool_outputs: list[dict[str, Any]] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
+    first_audio_sent: list[float] = field(default_factory=list)  # time.monotonic(), one per reply
 
 
 class FakeRealtimeServer:
@@ -221,6 +223,8 @@ class _Connection:
                     await self.ws.close(1011, "internal error")
                     return
             pcm = (np.clip(audio[offset : offset + step], -1, 1) * 32767).astype("<i2").tobytes()
+            if index == 0:
+                self.server.recorded.first_audio_sent.append(time.monotonic())
             await self.send(
                 {
                     "type": "response.output_audio.delta",
