@@ -9,14 +9,17 @@ syllable without presence ever uploading the silence between turns.
 
 from __future__ import annotations
 
+import abc
 import asyncio
+import contextlib
 import logging
 from collections import deque
+from collections.abc import AsyncIterator
 from typing import Final
 
 import numpy as np
 
-from presence.engines.base import INPUT_SAMPLE_RATE, EngineOutput, Samples
+from presence.engines.base import INPUT_SAMPLE_RATE, EngineError, EngineOutput, EngineSession, ReplyEnd, Samples
 
 PRE_ROLL_S: Final = 0.3  # audio kept from before the VAD's speech onset
 BACKOFF_S: Final = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
@@ -100,3 +103,61 @@ class PreRoll:
         self._blocks.clear()
         self._samples = 0
         return held.astype(np.float32, copy=False)
+
+
+class CloudSession(EngineSession):
+    """The lifecycle every cloud engine session shares: a background connection task, one
+    bounded output queue, and turns that fail with an error event instead of hanging."""
+
+    task_name = "cloud-engine"
+
+    def __init__(self) -> None:
+        self._outputs: asyncio.Queue[EngineOutput | None] = asyncio.Queue(maxsize=1024)
+        self._connected = asyncio.Event()
+        self._closed = False
+        self._runner: asyncio.Task[None] | None = None
+        self._dropped: set[int] = set()  # turns interrupted: anything more for them is stale
+        self.connect_failures = 0
+
+    @abc.abstractmethod
+    async def _run(self) -> None:
+        """Connect, receive, reconnect with backoff, until the session closes."""
+
+    async def _disconnect(self) -> None:
+        """Close the service connection, if the subclass holds it outside ``_run``."""
+        self._connected.clear()
+
+    def start(self) -> None:
+        self._runner = asyncio.create_task(self._run(), name=self.task_name)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+        await self._disconnect()
+        with contextlib.suppress(asyncio.QueueFull):
+            self._outputs.put_nowait(None)
+
+    async def outputs(self) -> AsyncIterator[EngineOutput]:
+        while True:
+            item = await self._outputs.get()
+            if item is None:
+                return
+            yield item
+
+    def _forget(self, turn_id: int) -> None:
+        """The user barged in on ``turn_id``: nothing more of it may surface, queued or not."""
+        self._dropped.add(turn_id)
+        purge_turn(self._outputs, turn_id)
+
+    async def _fail_turn(self, turn_id: int, code: str, message: str) -> None:
+        await self._emit(EngineError(scrub(message), turn_id, code=code))
+        await self._emit(ReplyEnd(turn_id, "error"))
+
+    async def _emit(self, item: EngineOutput) -> None:
+        if not self._closed:
+            await self._outputs.put(item)

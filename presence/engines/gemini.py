@@ -34,7 +34,6 @@ import logging
 import os
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator
 from typing import Any, Final, Literal
 
 import numpy as np
@@ -45,9 +44,6 @@ from presence.engines.base import (
     INPUT_SAMPLE_RATE,
     AudioChunk,
     Engine,
-    EngineError,
-    EngineOutput,
-    EngineSession,
     InputAudio,
     Interrupt,
     ReplyEnd,
@@ -57,7 +53,7 @@ from presence.engines.base import (
     TurnEventKind,
     TurnTaken,
 )
-from presence.engines.cloud import PreRoll, backoff_s, describe, keep_secret, purge_turn, scrub
+from presence.engines.cloud import CloudSession, PreRoll, backoff_s, describe, keep_secret
 
 log = logging.getLogger(__name__)
 
@@ -136,50 +132,23 @@ class GeminiLiveEngine(Engine):
         return session
 
 
-class GeminiLiveSession(EngineSession):
+class GeminiLiveSession(CloudSession):
+    task_name = "gemini-live"
+
     def __init__(self, engine: GeminiLiveEngine, persona: str) -> None:
+        super().__init__()
         self.engine = engine
         self.persona = persona
-        self._outputs: asyncio.Queue[EngineOutput | None] = asyncio.Queue(maxsize=1024)
         self._live: Any = None  # the SDK's AsyncSession while connected
-        self._connected = asyncio.Event()
-        self._closed = False
-        self._runner: asyncio.Task[None] | None = None
         self._pre_roll = PreRoll()
         self._activity_open = False  # between activity_start and activity_end (presence turns)
         self._open_turn: int | None = None  # the user's latest turn, not yet answered
         self._awaiting: deque[int] = deque()  # turns handed to the model, oldest (being answered) first
-        self._dropped: set[int] = set()  # interrupted turns: anything more for them is stale
         self._after_interruption = False  # a turnComplete may still close the interrupted generation
         self._user_text = ""
         self._agent_text = ""
         self.resume_handle: str | None = None
-        self.connect_failures = 0
         self.reconnects = 0
-
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    def start(self) -> None:
-        self._runner = asyncio.create_task(self._run(), name="gemini-live")
-
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        if self._runner is not None:
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
-        self._connected.clear()
-        with contextlib.suppress(asyncio.QueueFull):
-            self._outputs.put_nowait(None)
-
-    async def outputs(self) -> AsyncIterator[EngineOutput]:
-        while True:
-            item = await self._outputs.get()
-            if item is None:
-                return
-            yield item
 
     # -- inputs --------------------------------------------------------------------------------
 
@@ -210,8 +179,7 @@ class GeminiLiveSession(EngineSession):
                 pass  # no speculation: an ended activity cannot be taken back
 
     async def interrupt(self, interrupt: Interrupt) -> None:
-        self._dropped.add(interrupt.turn_id)
-        purge_turn(self._outputs, interrupt.turn_id)  # after an interrupt none of it may surface
+        self._forget(interrupt.turn_id)
         if self._awaiting and self._awaiting[0] == interrupt.turn_id and self.engine.turns == "presence":
             await self._start_activity()  # a new activity is what interrupts the model
 
@@ -396,14 +364,6 @@ class GeminiLiveSession(EngineSession):
         for turn in turns:
             if turn not in self._dropped:
                 await self._fail_turn(turn, "engine_disconnected", f"Gemini Live: {reason}")
-
-    async def _fail_turn(self, turn_id: int, code: str, message: str) -> None:
-        await self._emit(EngineError(scrub(message), turn_id, code=code))
-        await self._emit(ReplyEnd(turn_id, "error"))
-
-    async def _emit(self, item: EngineOutput) -> None:
-        if not self._closed:
-            await self._outputs.put(item)
 
 
 def create_engine(settings: Settings) -> GeminiLiveEngine:

@@ -25,7 +25,6 @@ import contextlib
 import logging
 import os
 from collections import deque
-from collections.abc import AsyncIterator
 from typing import Any, Final
 
 import numpy as np
@@ -37,8 +36,6 @@ from presence.engines.base import (
     AudioChunk,
     Engine,
     EngineError,
-    EngineOutput,
-    EngineSession,
     InputAudio,
     Interrupt,
     ReplyEnd,
@@ -47,7 +44,7 @@ from presence.engines.base import (
     TurnEvent,
     TurnEventKind,
 )
-from presence.engines.cloud import PreRoll, backoff_s, describe, keep_secret, purge_turn, scrub
+from presence.engines.cloud import CloudSession, PreRoll, backoff_s, describe, keep_secret, scrub
 
 log = logging.getLogger(__name__)
 
@@ -93,15 +90,14 @@ class OpenAIRealtimeEngine(Engine):
         return session
 
 
-class OpenAIRealtimeSession(EngineSession):
+class OpenAIRealtimeSession(CloudSession):
+    task_name = "openai-realtime"
+
     def __init__(self, engine: OpenAIRealtimeEngine, persona: str) -> None:
+        super().__init__()
         self.engine = engine
         self.persona = persona
-        self._outputs: asyncio.Queue[EngineOutput | None] = asyncio.Queue(maxsize=1024)
         self._connection: Any = None
-        self._connected = asyncio.Event()
-        self._closed = False
-        self._runner: asyncio.Task[None] | None = None
         self._resampler = StreamResampler(INPUT_SAMPLE_RATE, MODEL_RATE)
         self._pre_roll = PreRoll()
         self._streaming = False  # appending the user's audio (between speech onset and confirmation)
@@ -112,32 +108,6 @@ class OpenAIRealtimeSession(EngineSession):
         self._reply_item: str | None = None  # its assistant audio item (what a truncation names)
         self._reply_samples = 0  # model-rate samples of it sent to the session so far
         self._reply_text = ""
-        self._dropped: set[int] = set()  # turns interrupted: anything more for them is stale
-        self.connect_failures = 0
-
-    # -- lifecycle -------------------------------------------------------------------------
-
-    def start(self) -> None:
-        self._runner = asyncio.create_task(self._run(), name="openai-realtime")
-
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        if self._runner is not None:
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
-        await self._disconnect()
-        with contextlib.suppress(asyncio.QueueFull):
-            self._outputs.put_nowait(None)
-
-    async def outputs(self) -> AsyncIterator[EngineOutput]:
-        while True:
-            item = await self._outputs.get()
-            if item is None:
-                return
-            yield item
 
     # -- inputs ------------------------------------------------------------------------------
 
@@ -160,8 +130,7 @@ class OpenAIRealtimeSession(EngineSession):
                 pass  # no speculation: nothing was committed yet
 
     async def interrupt(self, interrupt: Interrupt) -> None:
-        self._dropped.add(interrupt.turn_id)
-        purge_turn(self._outputs, interrupt.turn_id)  # after an interrupt none of it may surface
+        self._forget(interrupt.turn_id)
         if self._reply_turn != interrupt.turn_id:
             return
         item, heard_ms = self._reply_item, interrupt.heard_samples * 1000 // MODEL_RATE
@@ -353,16 +322,8 @@ class OpenAIRealtimeSession(EngineSession):
         for turn in sorted(turns - self._dropped):
             await self._fail_turn(turn, "engine_disconnected", f"OpenAI Realtime: {reason}")
 
-    async def _fail_turn(self, turn_id: int, code: str, message: str) -> None:
-        await self._emit(EngineError(scrub(message), turn_id, code=code))
-        await self._emit(ReplyEnd(turn_id, "error"))
-
     def _end_reply_tracking(self) -> None:
         self._reply_turn, self._reply_item, self._reply_samples, self._reply_text = None, None, 0, ""
-
-    async def _emit(self, item: EngineOutput) -> None:
-        if not self._closed:
-            await self._outputs.put(item)
 
 
 def create_engine(settings: Settings) -> OpenAIRealtimeEngine:

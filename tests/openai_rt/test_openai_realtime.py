@@ -13,17 +13,15 @@ from presence.client.connection import PresenceClient
 from presence.engines.base import (
     AudioChunk,
     EngineError,
-    EngineOutput,
     InputAudio,
     Interrupt,
     ReplyEnd,
     SessionOptions,
     Transcript,
-    TurnEvent,
-    TurnEventKind,
 )
 from presence.engines.openai_realtime import MODEL_RATE, OpenAIRealtimeEngine, OpenAIRealtimeSession
 from tests.conftest import ServerFactory, silence, speech_like
+from tests.fakes.drive import speak_turn, until_reply_end
 from tests.fakes.openai_realtime_server import REPLY, FakeModel, FakeRealtimeServer
 
 KEY = "sk-presence-test-SECRET-0123456789"
@@ -48,27 +46,6 @@ async def connected(engine: OpenAIRealtimeEngine) -> OpenAIRealtimeSession:
     session = await engine.open_session(SessionOptions("s1"))
     await asyncio.wait_for(session._connected.wait(), 10)
     return session
-
-
-async def speak_turn(session: OpenAIRealtimeSession, turn_id: int, seconds: float = 0.5) -> None:
-    await session.turn_event(TurnEvent(TurnEventKind.USER_STARTED, turn_id, 0))
-    audio = speech_like(seconds, seed=turn_id)
-    for offset in range(0, len(audio), 320):
-        await session.push_audio(InputAudio(audio[offset : offset + 320], offset))
-    await session.turn_event(TurnEvent(TurnEventKind.TURN_CONFIRMED, turn_id, len(audio)))
-
-
-async def until_reply_end(session: OpenAIRealtimeSession, turn_id: int) -> list[EngineOutput]:
-    got: list[EngineOutput] = []
-
-    async def collect() -> None:
-        async for item in session.outputs():
-            got.append(item)
-            if isinstance(item, ReplyEnd) and item.turn_id == turn_id:
-                return
-
-    await asyncio.wait_for(collect(), 10)
-    return got
 
 
 async def test_a_confirmed_turn_streams_the_models_spoken_reply_and_both_transcripts(
