@@ -216,10 +216,9 @@ class PipecatWire:
 
 @dataclass(frozen=True, slots=True)
 class TurnAudio:
-    """A sentence between stretches of its speaker's background noise; ``speech_end`` is exact."""
+    """A sentence after a little of its speaker's background noise; it ends where speech ends."""
 
     speech: Float32
-    speech_end: int  # samples into ``speech`` where the last speech sample ends
     noise_rms: float
 
 
@@ -236,7 +235,7 @@ class TurnResult:
 def make_turn(utterance: Utterance, rng: np.random.Generator) -> TurnAudio:
     lead = (utterance.noise_rms * rng.standard_normal(int(LEAD_S * INPUT_RATE))).astype(np.float32)
     audio = np.concatenate([lead, utterance.audio]).astype(np.float32)
-    return TurnAudio(audio, len(audio), utterance.noise_rms)
+    return TurnAudio(audio, utterance.noise_rms)
 
 
 def reply_stats(arrivals: Sequence[tuple[float, int]]) -> tuple[list[float], float, float]:
@@ -248,44 +247,81 @@ def reply_stats(arrivals: Sequence[tuple[float, int]]) -> tuple[list[float], flo
     return gaps, float(np.max(times - due) * 1000), float(np.median(sizes) / REPLY_RATE * 1000)
 
 
-async def run_turn(wire: Wire, turn: TurnAudio, reply_s: float, rng: np.random.Generator) -> TurnResult:
-    """Stream one turn in real time; keep streaming noise until the reply has played out."""
-    loop = asyncio.get_running_loop()
+class Microphone:
+    """A live microphone on one connection: 20 ms frames in real time, for the whole run.
+
+    It sends what it is told to say, and background noise the rest of the time, so each server
+    always hears a continuous stream — also while the benchmark is serving the other one
+    (both frameworks keep time from the audio they receive: a silent gap is not a pause to them).
+    """
+
+    def __init__(self, wire: Wire, noise_rms: float, rng: np.random.Generator) -> None:
+        self.wire = wire
+        self.noise_rms = noise_rms
+        self.rng = rng
+        self._queue: list[tuple[Float32, asyncio.Future[float]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="microphone")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def say(self, audio: Float32, noise_rms: float) -> asyncio.Future[float]:
+        """Queue ``audio``; the future gives the monotonic time its last frame was sent."""
+        done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self._queue.append((audio, done))
+        self.noise_rms = noise_rms
+        return done
+
+    def _noise(self, n: int) -> Float32:
+        return (self.noise_rms * self.rng.standard_normal(n)).astype(np.float32)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        sent = 0
+        current: tuple[Float32, asyncio.Future[float]] | None = None
+        offset = 0
+        while True:
+            if current is None and self._queue:
+                current, offset = self._queue.pop(0), 0
+            if current is None:
+                chunk = self._noise(FRAME)
+            else:
+                chunk = current[0][offset : offset + FRAME]
+                if len(chunk) < FRAME:
+                    chunk = np.concatenate([chunk, self._noise(FRAME - len(chunk))]).astype(np.float32)
+                offset += FRAME
+            delay = start + sent * FRAME / INPUT_RATE - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await self.wire.send(chunk)
+            sent += 1
+            if current is not None and offset >= len(current[0]):
+                current[1].set_result(time.monotonic())
+                current = None
+
+
+async def run_turn(mic: Microphone, turn: TurnAudio, reply_s: float) -> TurnResult:
+    """Say one sentence; wait until its reply has played out (or never came)."""
+    wire = mic.wire
     seen = len(wire.arrivals())
-    start = loop.time()
-    end_sent: float | None = None
-    i = 0
+    end_sent = await mic.say(turn.speech, turn.noise_rms)
     while True:
-        offset = i * FRAME
-        if offset < len(turn.speech):
-            chunk = turn.speech[offset : offset + FRAME]
-            if len(chunk) < FRAME:
-                noise = turn.noise_rms * rng.standard_normal(FRAME - len(chunk))
-                chunk = np.concatenate([chunk, noise]).astype(np.float32)
-        else:
-            chunk = (turn.noise_rms * rng.standard_normal(FRAME)).astype(np.float32)
-        delay = start + i * FRAME / INPUT_RATE - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        await wire.send(chunk)
-        i += 1
-        if end_sent is None and i * FRAME >= turn.speech_end:
-            end_sent = time.monotonic()
-        if end_sent is None:
-            continue
+        await asyncio.sleep(FRAME / INPUT_RATE)
         now = time.monotonic()
         reply = wire.arrivals()[seen:]
         after = [a for a in reply if a[0] >= end_sent]
-        if after:
-            played_out = after[0][0] + reply_s + SETTLE_S
-            if now >= played_out and now >= reply[-1][0] + SETTLE_S:
-                break
+        if after and now >= after[0][0] + reply_s + SETTLE_S and now >= reply[-1][0] + SETTLE_S:
+            break
         if now - end_sent > REPLY_LIMIT_S:
             break
-    reply = wire.arrivals()[seen:]
-    assert end_sent is not None
     cut_in = bool(reply) and reply[0][0] < end_sent
-    after = [a for a in reply if a[0] >= end_sent]
     if not after:
         return TurnResult(False, cut_in, None)
     first_ms = (after[0][0] - end_sent) * 1000
@@ -333,20 +369,31 @@ def pick_turns(utterances: dict[str, list[Utterance]], count: int, seed: int) ->
     return chosen
 
 
-async def alternate(ports: dict[str, int], turns: list[TurnAudio], reply_s: float) -> dict[str, list[TurnResult]]:
-    """Every turn on both systems, the order flipping each turn; one connection per system."""
+async def alternate(
+    ports: dict[str, int], warm_up: TurnAudio, turns: list[TurnAudio], reply_s: float
+) -> dict[str, list[TurnResult]]:
+    """Every turn on both systems, the order flipping each turn; one connection per system.
+
+    Each system first answers one warm-up turn (model sessions, caches), which is not counted.
+    """
     wires: dict[str, Wire] = {
         "presence": await PresenceWire.open(ports["presence"]),
         "pipecat": await PipecatWire.open(ports["pipecat"]),
     }
+    mics = {name: Microphone(wire, warm_up.noise_rms, np.random.default_rng(7)) for name, wire in wires.items()}
+    for mic in mics.values():
+        mic.start()
     results: dict[str, list[TurnResult]] = {name: [] for name in SYSTEMS}
-    rng = np.random.default_rng(7)
     try:
+        for name in SYSTEMS:
+            await run_turn(mics[name], warm_up, reply_s)
         for index, turn in enumerate(turns):
             order = SYSTEMS if index % 2 == 0 else SYSTEMS[::-1]
             for name in order:
-                results[name].append(await run_turn(wires[name], turn, reply_s, rng))
+                results[name].append(await run_turn(mics[name], turn, reply_s))
     finally:
+        for mic in mics.values():
+            await mic.stop()
         for wire in wires.values():
             await wire.close()
     return results
@@ -510,7 +557,7 @@ def main(argv: list[str]) -> int:
     turns = 2 if args.quick else args.turns
     command = f"presence bench pipecat {'--quick' if args.quick else f'--turns {turns}'}"
     python = ensure_pipecat_env(pipecat_env_dir())
-    sentences = pick_turns(load_speakers(args.data), turns, seed=1)
+    warm_up, *sentences = pick_turns(load_speakers(args.data), turns + 1, seed=1)
     comparisons = []
     samples: dict[str, dict[str, list[float]]] = {}
     with tempfile.TemporaryDirectory(prefix="presence-pipecat-") as folder:
@@ -522,7 +569,7 @@ def main(argv: list[str]) -> int:
                 pipecat_server(python, Path(folder), *setup.pipecat_flags) as pipecat_port,
             ):
                 ports = {"presence": presence_port, "pipecat": pipecat_port}
-                results = asyncio.run(alternate(ports, sentences, args.reply_ms / 1000))
+                results = asyncio.run(alternate(ports, warm_up, sentences, args.reply_ms / 1000))
             comparisons.append(summarise(setup, results))
             samples[setup.name] = {
                 name: [t.first_audio_ms - setup.subtract_ms for t in results[name] if t.first_audio_ms is not None]
