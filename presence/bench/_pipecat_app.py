@@ -20,7 +20,8 @@ Silero VAD with ``--stop-secs``, nothing after it), so the two frameworks can be
 their defaults and with endpointing equalised.
 
 Wire format: each binary WebSocket message is raw PCM, s16le mono — 16 kHz from the client,
-24 kHz to it. No transcription exists in this pipeline, so the stop strategies are told not to
+24 kHz to it; after each reply one JSON text message says how many input samples had arrived
+when the turn ended. No transcription exists in this pipeline, so the stop strategies are told not to
 wait for one (what Pipecat itself does for speech-to-speech services).
 
 When the server is listening it prints ``READY <port>`` on stdout.
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from pathlib import Path
 
@@ -42,6 +44,7 @@ from pipecat.frames.frames import (
     InputAudioRawFrame,
     InterruptionFrame,
     OutputAudioRawFrame,
+    OutputTransportMessageFrame,
     TTSAudioRawFrame,
     TTSStartedFrame,
     TTSStoppedFrame,
@@ -72,11 +75,14 @@ CHUNK_MS = 20
 
 
 class RawPcmSerializer(FrameSerializer):
-    """Binary messages are bare s16le PCM: the thinnest wire format a Pipecat client can use."""
+    """Binary messages are bare s16le PCM, the thinnest wire format a Pipecat client can use;
+    text messages are this bot's JSON notes to the benchmark."""
 
-    async def serialize(self, frame: Frame) -> bytes | None:
+    async def serialize(self, frame: Frame) -> str | bytes | None:
         if isinstance(frame, OutputAudioRawFrame):
             return frame.audio
+        if isinstance(frame, OutputTransportMessageFrame):
+            return json.dumps(frame.message)
         return None
 
     async def deserialize(self, data: str | bytes) -> Frame | None:
@@ -85,13 +91,33 @@ class RawPcmSerializer(FrameSerializer):
         return None
 
 
-class ScriptedReply(FrameProcessor):
-    """Answers every ended user turn with the next scripted reply, after a fixed think time."""
+class InputCounter(FrameProcessor):
+    """Counts the input samples that have entered the pipeline (it stands before the VAD)."""
 
-    def __init__(self, replies: list[bytes], think_s: float) -> None:
+    def __init__(self) -> None:
+        super().__init__()
+        self.samples = 0
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, InputAudioRawFrame):
+            self.samples += len(frame.audio) // 2
+        await self.push_frame(frame, direction)
+
+
+class ScriptedReply(FrameProcessor):
+    """Answers every ended user turn with the next scripted reply, after a fixed think time.
+
+    After each reply it tells the client how many input samples had entered the pipeline when
+    the turn ended, so the client can time the frame that ended it (sent after the reply, so
+    the message never delays reply audio).
+    """
+
+    def __init__(self, replies: list[bytes], think_s: float, counter: InputCounter) -> None:
         super().__init__()
         self._replies = replies
         self._think_s = think_s
+        self._counter = counter
         self._turns = 0
         self._speaking: asyncio.Task[None] | None = None
 
@@ -103,9 +129,9 @@ class ScriptedReply(FrameProcessor):
         await self.push_frame(frame, direction)
         if isinstance(frame, UserStoppedSpeakingFrame):
             self._turns += 1
-            self._speaking = self.create_task(self._speak(self._turns))
+            self._speaking = self.create_task(self._speak(self._turns, self._counter.samples))
 
-    async def _speak(self, turn: int) -> None:
+    async def _speak(self, turn: int, ended_at_sample: int) -> None:
         await asyncio.sleep(self._think_s)
         audio = self._replies[turn % len(self._replies)]
         context = f"turn-{turn}"
@@ -117,6 +143,8 @@ class ScriptedReply(FrameProcessor):
                 TTSAudioRawFrame(audio=chunk, sample_rate=OUTPUT_RATE, num_channels=1, context_id=context)
             )
         await self.push_frame(TTSStoppedFrame(context_id=context))
+        message = {"type": "turn_end", "turn": turn, "input_samples": ended_at_sample}
+        await self.push_frame(OutputTransportMessageFrame(message=message))
 
 
 def load_replies(folder: Path) -> list[bytes]:
@@ -155,12 +183,14 @@ def build_worker(args: argparse.Namespace, ready: asyncio.Event) -> PipelineWork
         vad = SileroVADAnalyzer(params=VADParams(stop_secs=args.stop_secs))
         stop = SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=0.0, wait_for_transcript=False)
     turns = UserTurnProcessor(user_turn_strategies=UserTurnStrategies(start=[VADUserTurnStartStrategy()], stop=[stop]))
+    counter = InputCounter()
     pipeline = Pipeline(
         [
             transport.input(),
+            counter,
             VADProcessor(vad_analyzer=vad),
             turns,
-            ScriptedReply(load_replies(Path(args.replies)), args.think_ms / 1000),
+            ScriptedReply(load_replies(Path(args.replies)), args.think_ms / 1000, counter),
             transport.output(),
         ]
     )

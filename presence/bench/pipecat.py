@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -158,6 +160,14 @@ class Wire(Protocol):
         """(monotonic arrival time, reply samples) of every reply audio message so far."""
         ...
 
+    def turn_ends(self) -> list[int]:
+        """Per answered turn, the input sample count at which the server ended the turn."""
+        ...
+
+    def sent_time_of(self, input_sample: int) -> float | None:
+        """When the frame holding ``input_sample`` was sent."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -177,6 +187,13 @@ class PresenceWire:
     def arrivals(self) -> list[tuple[float, int]]:
         return [(at, len(frame.data) // 2) for at, frame in self.client.received.audio if frame.data]
 
+    def turn_ends(self) -> list[int]:
+        metrics = self.client.received.events_of("metrics")
+        return [int(body["turn_confirmed_sample"]) for body in metrics if body.get("turn_confirmed_sample") is not None]
+
+    def sent_time_of(self, input_sample: int) -> float | None:
+        return self.client.sent_time_of(input_sample)
+
     async def close(self) -> None:
         await self.client.close()
 
@@ -187,6 +204,9 @@ class PipecatWire:
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
         self._arrivals: list[tuple[float, int]] = []
+        self._turn_ends: list[int] = []
+        self._sent = 0
+        self._sent_at: list[tuple[int, float]] = []  # (input samples after the frame, send time)
         self._reader = asyncio.create_task(self._read(), name="pipecat-wire-reader")
 
     @classmethod
@@ -198,12 +218,25 @@ class PipecatWire:
             async for message in self.ws:
                 if isinstance(message, bytes) and message:
                     self._arrivals.append((time.monotonic(), len(message) // 2))
+                elif isinstance(message, str):
+                    note = json.loads(message)
+                    if note.get("type") == "turn_end":
+                        self._turn_ends.append(int(note["input_samples"]))
 
     async def send(self, samples: Float32) -> None:
         await self.ws.send(float_to_s16le(samples))
+        self._sent += len(samples)
+        self._sent_at.append((self._sent, time.monotonic()))
 
     def arrivals(self) -> list[tuple[float, int]]:
         return list(self._arrivals)
+
+    def turn_ends(self) -> list[int]:
+        return list(self._turn_ends)
+
+    def sent_time_of(self, input_sample: int) -> float | None:
+        index = bisect.bisect_right(self._sent_at, input_sample, key=lambda item: item[0])
+        return self._sent_at[index][1] if index < len(self._sent_at) else None
 
     async def close(self) -> None:
         await self.ws.close()
@@ -230,6 +263,8 @@ class TurnResult:
     gaps_ms: list[float] = field(default_factory=list)  # between reply audio messages
     lateness_ms: float | None = None  # worst chunk lateness against playout from the first byte
     chunk_ms: float | None = None  # median reply audio message duration
+    endpoint_ms: float | None = None  # last speech frame sent → frame that ended the turn sent
+    decided_to_audio_ms: float | None = None  # frame that ended the turn sent → first reply byte
 
 
 def make_turn(utterance: Utterance, rng: np.random.Generator) -> TurnAudio:
@@ -311,6 +346,7 @@ async def run_turn(mic: Microphone, turn: TurnAudio, reply_s: float) -> TurnResu
     """Say one sentence; wait until its reply has played out (or never came)."""
     wire = mic.wire
     seen = len(wire.arrivals())
+    ends_seen = len(wire.turn_ends())
     end_sent = await mic.say(turn.speech, turn.noise_rms)
     while True:
         await asyncio.sleep(FRAME / INPUT_RATE)
@@ -326,7 +362,14 @@ async def run_turn(mic: Microphone, turn: TurnAudio, reply_s: float) -> TurnResu
         return TurnResult(False, cut_in, None)
     first_ms = (after[0][0] - end_sent) * 1000
     gaps, lateness, chunk_ms = reply_stats(after)
-    return TurnResult(True, cut_in, first_ms, gaps, lateness, chunk_ms)
+    result = TurnResult(True, cut_in, first_ms, gaps, lateness, chunk_ms)
+    ends = wire.turn_ends()[ends_seen:]
+    # The turn-ending window's last sample is ends[-1] - 1; its frame's send time is the decision.
+    decided = wire.sent_time_of(ends[-1] - 1) if ends else None
+    if decided is not None:
+        result.endpoint_ms = (decided - end_sent) * 1000
+        result.decided_to_audio_ms = (after[0][0] - decided) * 1000
+    return result
 
 
 # ----------------------------------------------------------------------------- a comparison
@@ -409,24 +452,32 @@ def summarise(setup: Setup, results: dict[str, list[TurnResult]]) -> dict[str, A
             "cut_ins": sum(t.cut_in for t in turns),
             "first_audio_ms": summary(first),
             "overhead_ms": summary([f - setup.subtract_ms for f in first]),
+            "endpoint_ms": summary([t.endpoint_ms for t in turns if t.endpoint_ms is not None]),
+            "decided_to_audio_ms": summary([t.decided_to_audio_ms for t in turns if t.decided_to_audio_ms is not None]),
             "reply_gap_ms": summary([g for t in turns for g in t.gaps_ms]),
             "reply_lateness_ms": summary([t.lateness_ms for t in turns if t.lateness_ms is not None]),
             "reply_chunk_ms": summary([t.chunk_ms for t in turns if t.chunk_ms is not None]),
         }
     measure = "first_audio_ms" if setup.subtract_ms == 0 else "overhead_ms"
-    ratio = {}
-    for pct in ("p50", "p95", "p99"):
-        mine, theirs = systems["presence"][measure][pct], systems["pipecat"][measure][pct]
-        ratio[pct] = round(mine / theirs, 3) if mine is not None and theirs else None
     return {
         "setup": setup.name,
         "presence_flags": list(setup.presence_flags),
         "pipecat_flags": list(setup.pipecat_flags),
         "subtracted_ms": setup.subtract_ms,
         "ratio_measure": measure,
-        "ratio_presence_over_pipecat": ratio,
+        "ratio_presence_over_pipecat": ratios(systems, measure),
+        "decided_to_audio_ratio_presence_over_pipecat": ratios(systems, "decided_to_audio_ms"),
         "systems": systems,
     }
+
+
+def ratios(systems: dict[str, Any], measure: str) -> dict[str, float | None]:
+    """presence / Pipecat of ``measure`` at each percentile (None when either is missing or 0)."""
+    out: dict[str, float | None] = {}
+    for pct in ("p50", "p95", "p99"):
+        mine, theirs = systems["presence"][measure][pct], systems["pipecat"][measure][pct]
+        out[pct] = round(mine / theirs, 3) if mine is not None and theirs else None
+    return out
 
 
 # ----------------------------------------------------------------------------- report
@@ -463,6 +514,15 @@ def render(results: dict[str, Any], command: str) -> str:
             )
     a = defaults["ratio_presence_over_pipecat"]
     b = equalised["ratio_presence_over_pipecat"]
+    c = equalised["decided_to_audio_ratio_presence_over_pipecat"]
+
+    def lag(system: dict[str, Any]) -> dict[str, float | None]:
+        endpoint = system["endpoint_ms"]
+        return {
+            pct: None if endpoint[pct] is None else round(endpoint[pct] - results["silence_ms"], 1)
+            for pct in ("p50", "p95")
+        }
+
     machine = results["machine"]
     return "\n\n".join(
         [
@@ -489,6 +549,32 @@ def render(results: dict[str, Any], command: str) -> str:
             "think time 0. What is left is each framework's VAD lag past the true end of speech, its "
             "pipeline, its output path and the loopback.",
             table(rows(equalised, "overhead_ms"), columns),
+            "## (c) Where (b) goes (ms)",
+            "Each server says which input frame ended the turn (presence: its turn metrics; Pipecat: a "
+            "note the bot sends after each reply, counting input samples that entered the pipeline, "
+            "so ±1 frame). *Endpoint lag*: that frame's send time − last speech frame's − "
+            f"{results['silence_ms']} ms, i.e. how late each VAD saw the speech end. *Decision → first "
+            "audio*: that frame sent → first reply byte received: the framework's own path and the "
+            f"loopback. presence / Pipecat for it: {c['p50']} (p50), {c['p95']} (p95).",
+            table(
+                [
+                    {
+                        "system": name,
+                        **{f"lag{k}": v for k, v in lag(equalised["systems"][name]).items()},
+                        **{f"dec{k}": v for k, v in equalised["systems"][name]["decided_to_audio_ms"].items()},
+                    }
+                    for name in SYSTEMS
+                ],
+                [
+                    ("system", "system"),
+                    ("lagp50", "endpoint lag p50"),
+                    ("lagp95", "lag p95"),
+                    ("decn", "n"),
+                    ("decp50", "decision → audio p50"),
+                    ("decp95", "p95"),
+                    ("decp99", "p99"),
+                ],
+            ),
             "## Reply audio arrival (ms)",
             "Chunk: median message length. Gap: time between messages. Late: per reply, the worst "
             "lateness of a chunk against playing the reply from its first byte — the jitter buffer a "
