@@ -383,8 +383,10 @@ class Setup:
     subtract_ms: float  # endpointing wait + think time, taken off to leave overhead
 
 
-def setups(think_ms: int, silence_ms: int, reply_ms: int) -> list[Setup]:
-    scripted = ("--engine", "scripted", "--vad", "silero", "--scripted-reply-ms", str(reply_ms))
+def setups(think_ms: int, silence_ms: int, reply_ms: int, lipsync: str | None = None) -> list[Setup]:
+    scripted: tuple[str, ...] = ("--engine", "scripted", "--vad", "silero", "--scripted-reply-ms", str(reply_ms))
+    if lipsync is not None:
+        scripted += ("--lipsync", lipsync)
     return [
         Setup(
             "defaults",
@@ -635,6 +637,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--think-ms", type=int, default=200, help="scripted think time in comparison (a)")
     parser.add_argument("--silence-ms", type=int, default=320, help="equalised end-of-turn silence in (b)")
     parser.add_argument("--reply-ms", type=int, default=1200, help="length of the scripted reply")
+    parser.add_argument("--lipsync", help="presence's lip-sync (default: its own default; Pipecat animates nothing)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="TIMIT sample folder")
     parser.add_argument("--json", help="write results as JSON here")
     parser.add_argument("--md", default="docs/benchmarks/pipecat.md", help="Markdown report path ('' for none)")
@@ -642,13 +645,15 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     turns = 2 if args.quick else args.turns
     command = f"presence bench pipecat {'--quick' if args.quick else f'--turns {turns}'}"
+    if args.lipsync:
+        command += f" --lipsync {args.lipsync}"
     python = ensure_pipecat_env(pipecat_env_dir())
     warm_up, *sentences = pick_turns(load_speakers(args.data), turns + 1, seed=1)
     comparisons = []
     samples: dict[str, dict[str, list[float]]] = {}
     with tempfile.TemporaryDirectory(prefix="presence-pipecat-") as folder:
         write_replies(Path(folder), args.reply_ms)
-        for setup in setups(args.think_ms, args.silence_ms, args.reply_ms):
+        for setup in setups(args.think_ms, args.silence_ms, args.reply_ms, args.lipsync):
             print(f"pipecat: comparison '{setup.name}', {turns} turns each, alternating", flush=True)
             with (
                 presence_server(*setup.presence_flags) as presence_port,
@@ -668,6 +673,7 @@ def main(argv: list[str]) -> int:
         "think_ms": args.think_ms,
         "silence_ms": args.silence_ms,
         "reply_ms": args.reply_ms,
+        "presence_lipsync": args.lipsync or "default",
         "comparisons": comparisons,
     }
     markdown = render({**report, "machine": machine(), "revision": git_revision()}, command)
