@@ -2,10 +2,10 @@
 
 Both frameworks serve the same bot over a loopback WebSocket: a scripted reply (the same
 1.2 s of presence's synthetic voice, 24 kHz, after the same think time) to real speech (TIMIT
-sentences from ../shared/data, streamed in real time in 20 ms frames with the speaker's own
-background noise before and after). One Python client drives both, through a thin adapter per
-wire format (presence's protocol; raw PCM messages for Pipecat), and the two alternate turn by
-turn in the same run, so machine noise lands on both alike.
+sentences from ../shared/data). One Python client drives both, through a thin adapter per wire
+format (presence's protocol; raw PCM messages for Pipecat), each connection fed like a live
+microphone (20 ms frames in real time, the speaker's background noise between sentences), and
+the two alternate turn by turn in the same run, so machine noise lands on both alike.
 
 Per turn the client measures, from sending the frame that holds the last speech sample (the
 TIMIT alignment gives the true end of speech) to receiving the first reply audio byte:
@@ -14,7 +14,9 @@ TIMIT alignment gives the true end of speech) to receiving the first reply audio
     800 ms of silence; Pipecat: Silero VAD stopping after 0.2 s, then its Smart Turn v3 model),
     with the think time given by ``--think-ms``;
 (b) overhead with endpointing equalised: both wait the same fixed silence (``--silence-ms``,
-    Silero VAD in both, nothing after it) and think for 0 ms, and that silence is subtracted.
+    Silero VAD in both, nothing after it) and think for 0 ms, and that silence is subtracted;
+(c) that overhead split, from each server's report of the input frame that ended the turn, into
+    endpoint lag (how late the VAD saw the end) and decision → first audio (the framework).
 
 and, for every reply, the arrival jitter of its audio: gaps between chunks and how late each
 chunk is against playing the reply from its first byte (the jitter buffer a client needs).
@@ -531,11 +533,14 @@ def render(results: dict[str, Any], command: str) -> str:
             "# presence vs Pipecat, same scripted bot, same run",
             f"**Time to first audio, each at its defaults: presence / Pipecat = {a['p50']} (p50), "
             f"{a['p95']} (p95).** **Overhead with endpointing equalised: presence / Pipecat = "
-            f"{b['p50']} (p50), {b['p95']} (p95).** Below 1 means presence is faster.",
+            f"{b['p50']} (p50), {b['p95']} (p95); of which, from the turn-ending frame to first audio: "
+            f"{c['p50']} (p50), {c['p95']} (p95).** Below 1 means presence is faster.",
             f"Machine: {machine['cpu']}, {machine['cores']} cores, Python {machine['python']}; "
-            f"pipecat-ai {results['pipecat_version']}; revision {results['revision']}. Command: `{command}`.",
-            "Both serve the same bot on loopback: real speech in (TIMIT sentences, streamed in real time "
-            "in 20 ms frames, noise before and after), a scripted reply out (the same "
+            f"pipecat-ai {results['pipecat_version']}; revision {results['revision']}; presence lip-sync: "
+            f"{results['presence_lipsync']}. Command: `{command}`.",
+            "Both serve the same bot on loopback: real speech in (TIMIT sentences; each connection fed "
+            "like a live microphone, 20 ms frames in real time, background noise between sentences; one "
+            "warm-up turn each, not counted), a scripted reply out (the same "
             f"{results['reply_ms']} ms of presence's synthetic voice at 24 kHz, 20 ms chunks, as fast as the "
             "pipeline takes them). One Python client drives both (presence's protocol; raw PCM for Pipecat) "
             "and alternates them turn by turn. Times run from sending the 20 ms frame that holds the last "
@@ -601,6 +606,9 @@ def render(results: dict[str, Any], command: str) -> str:
             "presence's frames carry headers, timestamps, animation and events.\n"
             "- A cut-in is a turn whose reply began before the user had finished the sentence "
             "(an endpoint inside a pause); its time to first audio counts the first byte after the end.\n"
+            "- presence also animates every reply (lip-sync, its default for the scripted engine: the audio "
+            "model) and sends the animation; Pipecat animates nothing. `--lipsync energy` shows what that "
+            "work costs presence's first audio.\n"
             "- Shared, noisy machine: read the ratios, measured in one run, more than the absolute values.",
         ]
     )
