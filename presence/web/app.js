@@ -4,7 +4,9 @@
 //
 // URL options: ?autostart=1 (start without the button; needs an autoplay-permissive browser),
 // ?processing=0 (no echo cancellation / noise suppression / auto gain), ?codec=pcm (no Opus,
-// either way; otherwise Opus is used in each direction the browser's WebCodecs supports).
+// either way; otherwise Opus is used in each direction the browser's WebCodecs supports),
+// ?glb=URL (a GLB head to render with three.js; by default the server's /avatar.glb if it has
+// one, else the built-in 2D face).
 
 import { AnimationTrack } from "./animation.js";
 import { Avatar } from "./avatar.js";
@@ -20,7 +22,9 @@ const params = new URLSearchParams(location.search);
 const MOUTH_OPEN = 0.12; // openness counted as "the mouth moved"
 
 const hud = new Hud(document);
-const avatar = new Avatar(document.getElementById("avatar"));
+const canvas2d = document.getElementById("avatar");
+const canvas3d = document.getElementById("avatar3d");
+let avatar = new Avatar(canvas2d);
 const animation = new AnimationTrack();
 const turns = new Map(); // turn_id → measurements (ms on the performance clock unless *_ms relative)
 const frames = []; // recent rendered frames: {perfMs, ts, openness}
@@ -181,7 +185,7 @@ function frame() {
   const ts = playback.running ? playback.heardTimeline(now) : null;
   const weights = ts === null ? null : animation.sample(ts);
   const pose = poseFromWeights(state.weightSet.name, state.weightSet.names, weights);
-  avatar.render(pose, now);
+  avatar.render(pose, now, state.weightSet.names, weights);
   const open = openness(pose);
   frames.push({ perfMs: now, ts, openness: open });
   if (frames.length > 3600) frames.splice(0, frames.length - 3600);
@@ -222,11 +226,37 @@ function tick() {
 
 // ---------------------------------------------------------------- start
 
+/** A GLB head when there is one (three.js is loaded only then); the 2D face otherwise. */
+async function chooseAvatar() {
+  const url = params.get("glb") ?? "avatar.glb";
+  let found = false;
+  try {
+    found = (await fetch(url, { method: "HEAD" })).ok;
+  } catch {
+    found = false;
+  }
+  if (!found) return;
+  try {
+    const { GlbAvatar } = await import("./avatar3d.js");
+    const head = await GlbAvatar.load(canvas3d, url);
+    avatar = head;
+    canvas2d.hidden = true;
+    canvas3d.hidden = false;
+    connection.hello.weight_sets = [head.weightSet]; // the head's own morph names, one to one
+    state.avatarKind = "glb";
+  } catch (err) {
+    hud.error(`could not show the 3D head ${url} (${err?.message ?? err}); showing the 2D face`);
+  }
+}
+state.avatarKind = "2d";
+const avatarReady = chooseAvatar();
+
 let capture = null;
 
 async function start() {
   document.getElementById("start").disabled = true;
   try {
+    await avatarReady;
     const pcmOnly = params.get("codec") === "pcm";
     const opusOut = !pcmOnly && (await opusOutputSupported());
     connection.hello.audio_out = opusOut ? [OPUS_OUT, PCM_OUT] : [PCM_OUT];
@@ -266,4 +296,8 @@ requestAnimationFrame(frame);
 document.getElementById("start").addEventListener("click", start);
 if (params.get("autostart") === "1") start();
 
-window.presence = { state, turns, frames, playback, opusReplies, animation, avatar, connection, get capture() { return capture; }, start };
+window.presence = {
+  state, turns, frames, playback, opusReplies, animation, connection, start, avatarReady,
+  get avatar() { return avatar; },
+  get capture() { return capture; },
+};

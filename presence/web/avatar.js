@@ -7,24 +7,20 @@
 // teeth and tongue show inside the opening. The cavity colour is fixed (CAVITY) so tests can
 // read pixels back and measure how open the mouth really is on screen.
 
+import { Motion } from "./motion.js";
+
 export const CAVITY = [58, 13, 18];
 const SKIN = "#e8b996";
 const SKIN_SHADE = "#d49d7a";
 const LIP = "#b5545a";
 const HAIR = "#3b2a20";
 
-function ease(x) {
-  return x <= 0 ? 0 : x >= 1 ? 1 : x * x * (3 - 2 * x);
-}
-
 export class Avatar {
   constructor(canvas) {
     this.canvas = canvas;
     this.ctx = canvas.getContext("2d", { willReadFrequently: true });
-    this.gestures = []; // {name, startMs, durationMs}
-    this.state = "listening";
-    this.nextBlinkMs = 1500;
-    this.blinkStartMs = -1e9;
+    this.motion = new Motion();
+    this.weightSet = null; // draws any weight set, through mouth.js poses
   }
 
   /** The canvas rectangle where the mouth opening can appear (for pixel checks). */
@@ -35,37 +31,11 @@ export class Avatar {
 
   /** A gesture cue from the server: nod, think, blink, smile …, starting at `atMs`. */
   gesture(name, atMs, durationMs = 600) {
-    if (name === "blink") {
-      this.blinkStartMs = atMs;
-      return;
-    }
-    this.gestures.push({ name, startMs: atMs, durationMs });
-    if (this.gestures.length > 16) this.gestures.shift();
+    this.motion.gesture(name, atMs, durationMs);
   }
 
   setState(state) {
-    this.state = state;
-  }
-
-
-  #gestureLevel(name, nowMs) {
-    let level = 0;
-    for (const g of this.gestures) {
-      if (g.name !== name) continue;
-      const t = (nowMs - g.startMs) / g.durationMs;
-      if (t >= 0 && t <= 1) level = Math.max(level, name === "nod" ? Math.sin(2 * Math.PI * t) * (1 - t) : ease(Math.min(t * 5, (1 - t) * 5)));
-    }
-    return level;
-  }
-
-  #blink(nowMs) {
-    if (nowMs >= this.nextBlinkMs) {
-      this.blinkStartMs = nowMs;
-      // Irregular but deterministic intervals of 2–5.5 s.
-      this.nextBlinkMs = nowMs + 2000 + ((Math.sin(nowMs * 12.9898) * 43758.5453) % 1 + 1) % 1 * 3500;
-    }
-    const t = (nowMs - this.blinkStartMs) / 160;
-    return t >= 0 && t <= 1 ? Math.sin(Math.PI * t) : 0;
+    this.motion.setState(state);
   }
 
   /** Draw one frame: `pose` from mouth.js, `nowMs` on the performance clock. */
@@ -73,14 +43,7 @@ export class Avatar {
     const ctx = this.ctx;
     const { width: W, height: H } = this.canvas;
     const s = Math.min(W, H / 1.15) / 360; // design units: a 360 × 414 face
-    const nod = this.#gestureLevel("nod", nowMs);
-    const think = Math.max(this.#gestureLevel("think", nowMs), this.state === "speculating" ? 0.6 : 0);
-    const smile = this.#gestureLevel("smile", nowMs);
-    const blink = this.#blink(nowMs);
-    const attentive = this.state === "user_speaking" ? 1 : 0;
-    const swayX = 3 * Math.sin(nowMs / 1900) + 1.5 * Math.sin(nowMs / 830);
-    const swayY = 2 * Math.sin(nowMs / 1400) + 10 * nod;
-    const tilt = 0.02 * Math.sin(nowMs / 2300) + 0.05 * think - 0.02 * attentive;
+    const { think, smile, blink, attentive, swayX, swayY, tilt } = this.motion.frame(nowMs);
 
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.fillStyle = "#1d2430";
