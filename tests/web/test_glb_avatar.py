@@ -78,9 +78,7 @@ def test_a_glb_head_asks_for_its_own_weight_set_and_opens_its_mouth_only_while_t
     assert len(after) and after[:, 1].max() < 20, "shut after the reply"
 
 
-def test_a_file_that_is_not_a_usable_head_is_reported_and_the_2d_face_is_drawn(
-    tmp_path: Path, timit_dir: Path
-) -> None:
+def test_a_file_that_is_not_a_usable_head_is_reported_and_the_2d_face_is_drawn(tmp_path: Path, timit_dir: Path) -> None:
     bad = tmp_path / "head.glb"
     bad.write_bytes(b"not a GLB at all")
     audio, _ = compose(timit_dir, [("dr1-fvmh0/sa1", 1.0)], lead_s=LEAD_S)
