@@ -432,6 +432,11 @@ class Session:
             if turn_id is not None and turn_id in self._dropped and not isinstance(item, EngineError):
                 continue
             await self._emit(item)
+            if isinstance(item, AudioChunk):
+                # Let the transport write what this chunk produced before the next one is
+                # framed and animated: a released reply arrives as a burst of held chunks, and
+                # without this yield its first frame would wait on the socket for all of them.
+                await asyncio.sleep(0)
             if isinstance(item, EngineError) and item.code == "engine_timeout" and item.turn_id is not None:
                 await self.engine.interrupt(Interrupt(item.turn_id, 0))
 

@@ -145,3 +145,19 @@ async def test_the_users_transcript_precedes_a_speculative_reply_that_finished_b
     assert order[:2] == [("transcript", "user"), ("transcript", "agent")]
     user_at = next(at for at, b in client.received.events if b.get("type") == "transcript" and b["role"] == "user")
     assert user_at <= client.received.audio[0][0], "before the first reply audio frame"
+
+
+async def test_a_released_reply_goes_out_chunk_by_chunk_not_after_the_whole_burst_is_framed(
+    server_factory: ServerFactory,
+) -> None:
+    # A speculative 1 s reply is held in full, then released at once at confirmation. The
+    # socket writer must get its turn between chunks, or the first frame would wait for all.
+    async with server_factory(speculate_ms=96, confirm_ms=320, scripted_reply_ms=1000) as srv:
+        client = PresenceClient(srv.url)
+        await client.connect()
+        await stream(client, speech_like(0.6), silence(0.8))
+        await client.wait_for_event(lambda b: b.get("type") == "metrics", 5)
+        peaks = [transport.peak_queue for transport in srv.hub.transports]
+        await client.close()
+    assert len(client.received.audio) >= 50, "the whole reply arrived"
+    assert peaks and max(peaks) <= 8, f"the send queue held {peaks} frames at its peak"
