@@ -35,6 +35,7 @@ class TransportConfig:
     send_queue_frames: int = 512
     hello_timeout_s: float = 10.0
     idle_timeout_s: float = 120.0
+    close_timeout_s: float = 2.0  # a peer that reads nothing cannot take our close frame
 
 
 class SlowConsumer(Exception):
@@ -108,8 +109,11 @@ class Transport:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(self._drain(), 0.5)
             if self.websocket.application_state is WebSocketState.CONNECTED:
-                with contextlib.suppress(Exception):  # the peer may already be gone
-                    await self.websocket.close(int(code), reason)
+                # The peer may be gone, or (a slow consumer) read nothing, so that the close
+                # frame waits forever for room in the socket: give up after a while, so the
+                # session is released either way.
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self.websocket.close(int(code), reason), self.config.close_timeout_s)
             self.finished.set()
 
     async def _serve(self) -> tuple[int, str]:

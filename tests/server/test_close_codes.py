@@ -131,11 +131,13 @@ async def test_a_reader_that_never_reads_is_closed_without_growing_the_send_queu
     server_factory: ServerFactory,
 ) -> None:
     bound = 16
-    async with server_factory(send_queue_frames=bound, scripted_reply_ms=30_000, max_lead_ms=60_000) as srv:
+    # Loopback lets the kernel buffer megabytes (tcp_wmem up to 4 MiB) before backpressure
+    # reaches the queue: the reply must be larger than that (180 s of 24 kHz PCM is 8.6 MB).
+    async with server_factory(send_queue_frames=bound, scripted_reply_ms=180_000, max_lead_ms=400_000) as srv:
         sock = socket.create_connection(("127.0.0.1", srv.port))
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.setblocking(False)
-        async with websockets.connect(srv.url, sock=sock, max_queue=1, max_size=None) as ws:
+        async with websockets.connect(srv.url, sock=sock, max_queue=1, max_size=None, close_timeout=1) as ws:
             await ws.send(HELLO)
             await ws.recv()  # the server hello; after this the client reads nothing
             samples = np.concatenate([speech_like(0.5), np.zeros(8000, dtype=np.float32)])
