@@ -17,6 +17,7 @@ class CloseCode(IntEnum):
     GOING_AWAY = 1001
     PROTOCOL_ERROR = 1002
     INVALID_PAYLOAD = 1007
+    POLICY_VIOLATION = 1008
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
     TRY_AGAIN_LATER = 1013
@@ -28,6 +29,8 @@ class CloseCode(IntEnum):
     NEGOTIATION_FAILED = 4005
     SLOW_CONSUMER = 4008
     IDLE_TIMEOUT = 4009
+    UNAUTHORIZED = 4401
+    FORBIDDEN_ORIGIN = 4403
 
 
 class ProtocolError(Exception):
@@ -102,3 +105,16 @@ class NegotiationFailed(ProtocolError):
     """The hello offers nothing the server can use (no common audio format or weight set)."""
 
     close_code = CloseCode.NEGOTIATION_FAILED
+
+
+class InputOutOfBounds(ProtocolError):
+    """Client-controlled time or rate beyond what the session's real clock allows: audio stamped
+    ahead of real time, more audio than real time, or frames faster than any microphone sends."""
+
+    close_code = CloseCode.POLICY_VIOLATION
+
+
+class ServerBusy(ProtocolError):
+    """The server cannot take this session now (its session limit); try again later."""
+
+    close_code = CloseCode.TRY_AGAIN_LATER

@@ -232,8 +232,10 @@ def _json_payload(payload: bytes) -> dict[str, Any]:
         raise InvalidPayload("JSON payload is not valid UTF-8") from None
     try:
         value = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
-        raise InvalidPayload("payload is not valid JSON") from None
+    except (ValueError, RecursionError):
+        # ValueError covers JSONDecodeError and also CPython's cap on integer digits (4300):
+        # a 5000-digit number is bad input like any other, not an internal error.
+        raise InvalidPayload("payload is not valid JSON (or holds a number too long to parse)") from None
     if not isinstance(value, dict):
         raise InvalidPayload("JSON payload must be an object")
     return value

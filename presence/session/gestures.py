@@ -103,6 +103,10 @@ class Gestures:
         if self._waiting_since is not None and t_samples - self._waiting_since >= c.thinking_after_ms * MS:
             out.append(GestureEvent("thinking", t_samples, c.thinking_ms, 1.0, self._waiting_turn))
             self._waiting_since = None  # once per turn
+        if t_samples - self._next_blink > c.blink_mean_gap_ms * MS:
+            # The timeline jumped (a long suppressed silence, a restarted input): blinks that
+            # were due in the skipped stretch are not replayed, however long it was.
+            self._next_blink = t_samples
         while t_samples >= self._next_blink:
             at = self._next_blink
             out.append(GestureEvent("blink", at, c.blink_ms))

@@ -20,6 +20,7 @@ from presence.audio.vad import VoiceActivityDetector
 from presence.engines.base import INPUT_SAMPLE_RATE, InputAudio
 from presence.protocol.errors import InvalidPayload
 from presence.protocol.hello import OPUS, PCM_S16LE, AudioFormat
+from presence.session.input_clock import InputClock, InputLimits
 
 MAX_GAP_FILL_SAMPLES: Final = 10 * INPUT_SAMPLE_RATE  # longer gaps restart the timeline there
 
@@ -64,8 +65,15 @@ class InboundStats:
 class Inbound:
     """Decode, resample to 16 kHz, stamp, and window user audio for the VAD."""
 
-    def __init__(self, fmt: AudioFormat, vad: VoiceActivityDetector, decoder: Decoder | None = None) -> None:
+    def __init__(
+        self,
+        fmt: AudioFormat,
+        vad: VoiceActivityDetector,
+        decoder: Decoder | None = None,
+        limits: InputLimits | None = None,
+    ) -> None:
         self.format = fmt
+        self.clock = InputClock(fmt.sample_rate, limits)
         self.vad = vad
         self.decode = decoder or make_decoder(fmt)
         self.resampler = StreamResampler(fmt.sample_rate, INPUT_SAMPLE_RATE)
@@ -80,9 +88,12 @@ class Inbound:
         """Input-timeline sample (16 kHz) up to which audio has been accounted for."""
         return self._position or 0
 
-    def push(self, payload: bytes, timestamp: int) -> tuple[list[InputAudio], list[VadWindow]]:
-        """One AUDIO_IN frame; returns audio for the engine and VAD windows now complete."""
+    def push(self, payload: bytes, timestamp: int, now_s: float) -> tuple[list[InputAudio], list[VadWindow]]:
+        """One AUDIO_IN frame that arrived at ``now_s``; returns audio for the engine and VAD
+        windows now complete. Raises ``InputOutOfBounds`` before any work for a frame whose
+        timestamp or rate the real clock does not allow (``InputClock``)."""
         samples = self.decode(payload)
+        self.clock.check(timestamp, len(samples), now_s)
         self.stats.frames += 1
         out_audio: list[InputAudio] = []
         windows: list[VadWindow] = []

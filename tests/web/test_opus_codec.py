@@ -60,7 +60,7 @@ def test_browser_stamps_give_the_session_a_gapless_input_timeline() -> None:
     start = 48_000 * 3
     for n, packet in enumerate(packets):
         stamp = start if n == 0 else start + FRAME_SAMPLES * n - PRE_SKIP_SAMPLES
-        inbound.push(packet, stamp)
+        inbound.push(packet, stamp, now_s=n * FRAME_SAMPLES / 48_000)  # arriving in real time
     assert inbound.stats.gap_samples_filled == 0
     assert inbound.stats.dropped_late_samples == 0
 
