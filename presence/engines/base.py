@@ -19,13 +19,17 @@ before (the session discards it, or cuts it if already sent), and then the new r
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Final, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
+
+log = logging.getLogger(__name__)
 
 INPUT_SAMPLE_RATE: Final = 16_000
 
@@ -137,6 +141,32 @@ class EngineError:
 
 
 EngineOutput: TypeAlias = AudioChunk | Transcript | GestureHint | ReplyEnd | TurnTaken | EngineError
+
+
+def start_reply_task(
+    turn_id: int,
+    work: Coroutine[object, object, None],
+    emit: Callable[[EngineOutput], Awaitable[None]],
+    name: str,
+) -> asyncio.Task[None]:
+    """Run one reply as a task whose crash ends that turn at once with an error event.
+
+    Without this, an exception in a reply task is only noticed when the task is collected
+    ("Task exception was never retrieved") and the user waits for the session's reply
+    timeout. The message names the exception type only: internals never reach the client.
+    """
+
+    async def guarded() -> None:
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error("engine reply for turn %d failed", turn_id, exc_info=exc)
+            await emit(EngineError(f"the engine failed while replying ({type(exc).__name__})", turn_id))
+            await emit(ReplyEnd(turn_id, "error"))
+
+    return asyncio.create_task(guarded(), name=name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 
@@ -111,7 +111,11 @@ class CloudSession(EngineSession):
 
     task_name = "cloud-engine"
 
-    def __init__(self) -> None:
+    def __init__(self, registry: list[Any]) -> None:
+        # The engine's list of open sessions: joined here, left on close, so an engine keeps
+        # nothing of the sessions that ended.
+        self._registry = registry
+        registry.append(self)
         self._outputs: asyncio.Queue[EngineOutput | None] = asyncio.Queue(maxsize=1024)
         self._connected = asyncio.Event()
         self._closed = False
@@ -134,6 +138,8 @@ class CloudSession(EngineSession):
         if self._closed:
             return
         self._closed = True
+        with contextlib.suppress(ValueError):
+            self._registry.remove(self)
         if self._runner is not None:
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):

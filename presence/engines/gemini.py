@@ -127,7 +127,6 @@ class GeminiLiveEngine(Engine):
 
     async def open_session(self, options: SessionOptions) -> GeminiLiveSession:
         session = GeminiLiveSession(self, options.persona or self.persona)
-        self.sessions.append(session)
         session.start()
         return session
 
@@ -136,7 +135,7 @@ class GeminiLiveSession(CloudSession):
     task_name = "gemini-live"
 
     def __init__(self, engine: GeminiLiveEngine, persona: str) -> None:
-        super().__init__()
+        super().__init__(engine.sessions)
         self.engine = engine
         self.persona = persona
         self._live: Any = None  # the SDK's AsyncSession while connected

@@ -85,7 +85,6 @@ class OpenAIRealtimeEngine(Engine):
 
     async def open_session(self, options: SessionOptions) -> OpenAIRealtimeSession:
         session = OpenAIRealtimeSession(self, options.persona or self.persona)
-        self.sessions.append(session)
         session.start()
         return session
 
@@ -94,7 +93,7 @@ class OpenAIRealtimeSession(CloudSession):
     task_name = "openai-realtime"
 
     def __init__(self, engine: OpenAIRealtimeEngine, persona: str) -> None:
-        super().__init__()
+        super().__init__(engine.sessions)
         self.engine = engine
         self.persona = persona
         self._connection: Any = None

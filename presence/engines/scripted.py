@@ -32,6 +32,7 @@ from presence.engines.base import (
     Transcript,
     TurnEvent,
     TurnEventKind,
+    start_reply_task,
 )
 
 SAMPLE_RATE: Final = 24_000
@@ -82,15 +83,16 @@ class ScriptedEngine(Engine):
         self.sessions: list[ScriptedSession] = []
 
     async def open_session(self, options: SessionOptions) -> ScriptedSession:
-        session = ScriptedSession(self.script, self.clock)
-        self.sessions.append(session)
-        return session
+        return ScriptedSession(self.script, self.clock, self.sessions)
 
 
 class ScriptedSession(EngineSession):
     """One conversation. Keeps no state between turns but the reply counter."""
 
-    def __init__(self, script: Script, clock: Callable[[], float]) -> None:
+    def __init__(self, script: Script, clock: Callable[[], float], registry: list[ScriptedSession]) -> None:
+        # The engine's open sessions: joined here, left on close (the engine keeps no closed ones).
+        self._registry = registry
+        registry.append(self)
         self.script = script
         self.clock = clock
         self._outputs: asyncio.Queue[EngineOutput | None] = asyncio.Queue(maxsize=64)
@@ -130,6 +132,8 @@ class ScriptedSession(EngineSession):
         if self._closed:
             return
         self._closed = True
+        with contextlib.suppress(ValueError):
+            self._registry.remove(self)
         for turn_id in list(self._replies):
             await self._cancel(turn_id)
         with contextlib.suppress(asyncio.QueueFull):
@@ -141,7 +145,9 @@ class ScriptedSession(EngineSession):
         self._started.add(turn_id)
         started = self.clock()
         self.scheduled_first_audio[turn_id] = started + self.script.think_ms / 1000
-        self._replies[turn_id] = asyncio.create_task(self._speak(turn_id, text, started), name=f"scripted-{turn_id}")
+        self._replies[turn_id] = start_reply_task(
+            turn_id, self._speak(turn_id, text, started), self._outputs.put, f"scripted-{turn_id}"
+        )
 
     async def _cancel(self, turn_id: int) -> None:
         task = self._replies.pop(turn_id, None)

@@ -55,9 +55,7 @@ class FailingSession(ScriptedSession):
 
 class FailingEngine(ScriptedEngine):
     async def open_session(self, options: SessionOptions) -> ScriptedSession:
-        session = FailingSession(self.script, self.clock)
-        self.sessions.append(session)
-        return session
+        return FailingSession(self.script, self.clock, self.sessions)
 
 
 async def test_an_engine_error_ends_that_turn_and_the_next_turn_works(server_factory: ServerFactory) -> None:
@@ -87,9 +85,7 @@ class DyingSession(ScriptedSession):
 
 class DyingEngine(ScriptedEngine):
     async def open_session(self, options: SessionOptions) -> ScriptedSession:
-        session = DyingSession(self.script, self.clock)
-        self.sessions.append(session)
-        return session
+        return DyingSession(self.script, self.clock, self.sessions)
 
 
 async def test_a_fatal_engine_failure_closes_only_that_session_with_1011_after_the_error_event(

@@ -123,9 +123,7 @@ class TranscribingSession(ScriptedSession):
 
 class TranscribingEngine(ScriptedEngine):
     async def open_session(self, options: SessionOptions) -> ScriptedSession:
-        session = TranscribingSession(self.script, self.clock)
-        self.sessions.append(session)
-        return session
+        return TranscribingSession(self.script, self.clock, self.sessions)
 
 
 async def test_the_users_transcript_precedes_a_speculative_reply_that_finished_before_confirmation(

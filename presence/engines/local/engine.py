@@ -40,6 +40,7 @@ from presence.engines.base import (
     Transcript,
     TurnEvent,
     TurnEventKind,
+    start_reply_task,
 )
 from presence.engines.local.asr import Hypothesis, RecognizerError, StreamingRecognizer
 from presence.engines.local.clauses import ClauseChunker, speakable
@@ -249,7 +250,7 @@ class LocalSession(EngineSession):
             self._reply.cancel.set()
         reply = _Reply(turn_id, user_text)
         reply.mark("reply_started")
-        reply.task = asyncio.create_task(self._run_reply(reply), name=f"local-reply-{turn_id}")
+        reply.task = start_reply_task(turn_id, self._run_reply(reply), self._emit, f"local-reply-{turn_id}")
         self._reply = reply
         return reply
 
