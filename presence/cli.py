@@ -28,6 +28,8 @@ def _field_type(annotation: Any) -> tuple[Any, list[str] | None]:
     if origin in (typing.Union, types.UnionType):
         inner = [a for a in typing.get_args(annotation) if a is not type(None)]
         return _field_type(inner[0]) if inner else (str, None)
+    if annotation is bool:
+        return bool, None
     if annotation in (int, float, str):
         return annotation, None
     if annotation is SecretStr:
@@ -43,6 +45,15 @@ def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
         flag = "--" + name.replace("_", "-")
         help_text = (info.description or "").strip()
         default_text = f"default {info.default!r}; env PRESENCE_{name.upper()}"
+        if kind is bool:
+            parser.add_argument(
+                flag,
+                dest=name,
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=f"{help_text} ({default_text})",
+            )
+            continue
         parser.add_argument(
             flag,
             dest=name,
@@ -60,14 +71,35 @@ def _settings_from(args: argparse.Namespace) -> Settings:
 
 def serve(settings: Settings) -> int:
     from presence.server.app import Server, create_app, uvicorn_config
+    from presence.server.logs import budget_tracebacks
 
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings)
     config = uvicorn_config(app, settings)
+    budget_tracebacks()  # after uvicorn_config: uvicorn's log handlers exist from there on
     server = Server(config, app.state.hub)
     url = f"http://{settings.host}:{settings.port}/"
     print(f"presence: engine '{settings.engine}' — open {url} and allow the microphone", flush=True)
     server.run()
+    return 0
+
+
+def token(args: argparse.Namespace) -> int:
+    """Print a session token signed with PRESENCE_AUTH_SECRET (what an operator's backend does)."""
+    import time
+
+    from presence.server.auth import mint_token
+
+    settings = Settings()
+    if settings.auth_secret is None:
+        print("presence token: set PRESENCE_AUTH_SECRET to the server's secret", file=sys.stderr)
+        return 2
+    ttl = args.ttl if args.ttl is not None else settings.token_ttl_s
+    try:
+        print(mint_token(settings.auth_secret.get_secret_value().encode(), time.time(), ttl, args.subject))
+    except ValueError as exc:
+        print(f"presence token: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -76,7 +108,9 @@ def talk(args: argparse.Namespace) -> int:
     from presence.client.talk import talk as run_talk
 
     try:
-        result = asyncio.run(run_talk(args.url, Path(args.wav), Path(args.out) if args.out else None, args.settle))
+        result = asyncio.run(
+            run_talk(args.url, Path(args.wav), Path(args.out) if args.out else None, args.settle, args.token)
+        )
     except WavError as exc:
         print(f"presence talk: {exc}", file=sys.stderr)
         return 2
@@ -99,9 +133,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser = sub.add_parser("serve", help="run the server (web client at /, WebSocket at /v1/session)")
     _add_settings_flags(serve_parser)
 
+    token_parser = sub.add_parser("token", help="mint a session token with PRESENCE_AUTH_SECRET (docs/security.md)")
+    token_parser.add_argument("--ttl", type=float, help="lifetime in seconds (default: --token-ttl-s)")
+    token_parser.add_argument("--subject", help="who the token is for (the 'sub' claim, shown in logs)")
+
     talk_parser = sub.add_parser("talk", help="speak a WAV file to a server and save the reply")
     talk_parser.add_argument("wav", help="a PCM WAV file, any common rate; channels are mixed down")
     talk_parser.add_argument("--url", default="ws://127.0.0.1:8080/v1/session")
+    talk_parser.add_argument(
+        "--token", help="session token (default: $PRESENCE_TOKEN, else asked of a loopback server)"
+    )
     talk_parser.add_argument("--out", help="directory for reply.wav, animation.jsonl, turns.json")
     talk_parser.add_argument("--settle", type=float, default=20.0, help="seconds to wait for replies after the file")
 
@@ -115,12 +156,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         from presence.engines import EngineUnavailable
+        from presence.server.app import ConfigError
 
         try:
             return serve(_settings_from(args))
-        except EngineUnavailable as exc:
+        except (EngineUnavailable, ConfigError) as exc:
             print(f"presence serve: {exc}", file=sys.stderr)
             return 2
+    if args.command == "token":
+        return token(args)
     if args.command == "talk":
         return talk(args)
     from presence.bench import run

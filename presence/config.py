@@ -37,6 +37,27 @@ class Settings(BaseSettings):
         None, description="a GLB head with Oculus viseme or ARKit morph targets, shown by the page in 3D"
     )
 
+    # security (docs/security.md)
+    auth_secret: SecretStr | None = Field(
+        None, description="HS256 secret that signs session tokens; unset on loopback: a per-process one"
+    )
+    insecure_no_auth: bool = Field(
+        False, description="serve a non-loopback host without session tokens (not for production)"
+    )
+    token_ttl_s: int = Field(300, description="lifetime of tokens minted by `presence token` and the loopback page")
+    allowed_origins: str = Field("", description="comma-separated page origins allowed besides the server's own")
+    max_sessions_per_client: int = Field(16, description="sessions (and pending hellos) per client address")
+    max_pending_hellos: int = Field(64, description="connections still owing their hello, in total")
+    max_connections_per_client: int = Field(64, description="open TCP connections per client address")
+    max_connections: int = Field(4096, description="open TCP connections in total (kept below the descriptor limit)")
+    header_timeout_s: float = Field(10.0, description="a request's headers must arrive within this")
+    trusted_proxies: str = Field("", description="comma-separated proxy addresses whose X-Forwarded-For is believed")
+    metrics_allow: str = Field(
+        "127.0.0.1/32,::1/128", description="comma-separated addresses or networks that may read /metrics"
+    )
+    tls_cert: str | None = Field(None, description="PEM certificate: serve https/wss directly")
+    tls_key: str | None = Field(None, description="PEM private key for --tls-cert")
+
     # turn-taking
     vad: Literal["silero", "energy"] = Field("silero", description="voice activity detector")
     speculate_ms: int = Field(96, description="silence after which the reply starts, held back")

@@ -127,6 +127,14 @@ def main(argv: list[str]) -> int:
         "600",
         "--max-sessions",
         str(max(levels) + 10),
+        # Every client of this benchmark is one address (127.0.0.1): lift the per-address caps
+        # that protect a real server from one client, and the pending-hello pool.
+        "--max-sessions-per-client",
+        str(max(levels) + 10),
+        "--max-connections-per-client",
+        str(max(levels) + 64),
+        "--max-pending-hellos",
+        str(max(levels) + 10),
     )
     rows = []
     with presence_server(*flags) as port:

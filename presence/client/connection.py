@@ -5,6 +5,7 @@ the benchmarks and the tests. It streams user audio and collects everything the 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from presence.audio.pcm import float_to_s16le, s16le_to_float
+from presence.client.auth import authorised_url
 from presence.protocol.connection import Connection, Role
 from presence.protocol.frames import (
     Animation,
@@ -60,8 +62,17 @@ class Received:
 class PresenceClient:
     """One session. ``connect()``, then ``send_audio`` and read ``received`` as it fills."""
 
-    def __init__(self, url: str, hello: dict[str, Any] | None = None, max_size: int | None = 2**20) -> None:
+    def __init__(
+        self,
+        url: str,
+        hello: dict[str, Any] | None = None,
+        max_size: int | None = 2**20,
+        token: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.url = url
+        self.token = token
+        self.ssl_context = ssl_context
         self.hello = hello or client_hello()
         self.max_size = max_size
         self.protocol = Connection(Role.CLIENT)
@@ -77,7 +88,10 @@ class PresenceClient:
 
     async def connect(self) -> Agreement:
         # No permessage-deflate: audio does not compress and the CPU cost lands on latency.
-        self._ws = await websockets.connect(self.url, max_size=self.max_size, open_timeout=10, compression=None)
+        url = await authorised_url(self.url, self.token, self.ssl_context)
+        self._ws = await websockets.connect(
+            url, max_size=self.max_size, open_timeout=10, compression=None, ssl=self.ssl_context
+        )
         await self._ws.send(self.protocol.send(ClientHello(self.hello)))
         first: str | bytes = await asyncio.wait_for(self._ws.recv(), 10)
         if isinstance(first, str):

@@ -122,10 +122,12 @@ def turn_summaries(client: PresenceClient) -> list[dict[str, Any]]:
     return summaries
 
 
-async def talk(url: str, wav_path: Path, out_dir: Path | None, settle_s: float = 20.0) -> TalkResult:
+async def talk(
+    url: str, wav_path: Path, out_dir: Path | None, settle_s: float = 20.0, token: str | None = None
+) -> TalkResult:
     samples, rate = read_wav(wav_path)
     samples16k = resample(samples, rate, INPUT_RATE)
-    client = PresenceClient(url)
+    client = PresenceClient(url, token=token)
     await client.connect()
     started = time.monotonic()
     try:

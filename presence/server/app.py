@@ -12,7 +12,9 @@ import contextlib
 import dataclasses
 import functools
 import importlib.util
+import ipaddress
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,9 @@ from presence.protocol.hello import (
     AudioFormat,
     ServerCapabilities,
 )
+from presence.server.admission import Admission, AdmissionLimits
+from presence.server.auth import AccessPolicy, AuthError, bearer_token, is_loopback_host, mint_token, new_secret
+from presence.server.guards import ConnectionLimits, protocol_classes, total_connection_cap
 from presence.server.metrics import Metrics
 from presence.server.transport import Transport, TransportConfig
 from presence.session.endpointing import make_rule
@@ -79,12 +84,75 @@ def make_vad(settings: Settings) -> VoiceActivityDetector:
     return SileroVad()
 
 
+class ConfigError(Exception):
+    """Settings that must not run (e.g. an exposed server without authentication)."""
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def access_policy(settings: Settings) -> AccessPolicy:
+    """Tokens always, unless the operator opts out; a loopback server without a secret makes
+    its own and gives its page tokens (docs/security.md)."""
+    origins = frozenset(_split(settings.allowed_origins))
+    if settings.auth_secret is not None:
+        secret = settings.auth_secret.get_secret_value().encode()
+        if len(secret) < 32:
+            raise ConfigError("PRESENCE_AUTH_SECRET must be at least 32 bytes (e.g. `openssl rand -hex 32`)")
+        return AccessPolicy(secret, origins, token_ttl_s=settings.token_ttl_s)
+    if is_loopback_host(settings.host):
+        return AccessPolicy(new_secret(), origins, loopback_only=True, token_ttl_s=settings.token_ttl_s)
+    if settings.insecure_no_auth:
+        log.warning("serving %s WITHOUT session tokens: anyone who reaches it can use it", settings.host)
+        return AccessPolicy(None, origins)
+    raise ConfigError(
+        f"--host {settings.host} is reachable from other machines: set PRESENCE_AUTH_SECRET "
+        "(sessions then need tokens, see `presence token`) or pass --insecure-no-auth"
+    )
+
+
+def _client_address(scope_client: tuple[str, int] | None) -> str:
+    return scope_client[0] if scope_client else "unknown"
+
+
+def _address_allowed(address: str, allowed: list[str]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(net, strict=False) for net in allowed)
+
+
+class WebFiles(StaticFiles):
+    """The web client, and of node_modules only the parts of three.js the page imports:
+    not the other packages, and not the package manifests."""
+
+    ALLOWED_MODULES = ("node_modules/three/build/", "node_modules/three/examples/jsm/")
+    HIDDEN = frozenset({"package.json", "package-lock.json"})
+
+    async def get_response(self, path: str, scope: Any) -> Response:
+        name = path.replace("\\", "/").lstrip("/")
+        hidden = name in self.HIDDEN or (name.startswith("node_modules") and not name.startswith(self.ALLOWED_MODULES))
+        if hidden:
+            return Response("not found\n", status_code=404, media_type="text/plain")
+        return await super().get_response(path, scope)
+
+
 class Hub:
     """Everything shared by the sessions of one app: the engine, metrics, open transports."""
 
     def __init__(self, settings: Settings, engine: Engine) -> None:
         self.settings = settings
         self.engine = engine
+        self.policy = access_policy(settings)
+        self.admission = Admission(
+            AdmissionLimits(
+                max_sessions=settings.max_sessions,
+                max_pending=settings.max_pending_hellos,
+                per_client=settings.max_sessions_per_client,
+            )
+        )
         self.metrics = Metrics()
         self.transports: set[Transport] = set()
         self.caps = server_capabilities(settings)
@@ -136,18 +204,46 @@ class Hub:
         )
 
     async def serve_websocket(self, websocket: WebSocket) -> None:
-        if len(self.transports) >= self.settings.max_sessions:
-            await websocket.accept()
-            await websocket.close(CloseCode.TRY_AGAIN_LATER, "server is at its session limit")
+        headers = websocket.headers
+        try:
+            self.policy.check_host(headers.get("host"))
+            self.policy.check_origin(headers.get("origin"), headers.get("host"))
+        except AuthError as exc:
+            await self._refuse(websocket, CloseCode.FORBIDDEN_ORIGIN, str(exc), "origin")
+            return
+        try:
+            self.policy.check_token(
+                bearer_token(headers.get("authorization"), websocket.query_params.get("token")), time.time()
+            )
+        except AuthError as exc:
+            await self._refuse(websocket, CloseCode.UNAUTHORIZED, str(exc), "token")
+            return
+        client = _client_address(websocket.client)
+        refusal = self.admission.connect(client)
+        if refusal is not None:
+            await self._refuse(websocket, CloseCode.TRY_AGAIN_LATER, refusal, "limit")
             return
         transport = Transport(
-            websocket, self.caps, self.engine.name, self.make_session, self.metrics, self.transport_config
+            websocket,
+            self.caps,
+            self.engine.name,
+            self.make_session,
+            self.metrics,
+            self.transport_config,
+            admit=self.admission.hello,
         )
         self.transports.add(transport)
         try:
             await transport.run()
         finally:
             self.transports.discard(transport)
+            self.admission.disconnect(client, had_session=transport.session is not None)
+
+    async def _refuse(self, websocket: WebSocket, code: int, reason: str, why: str) -> None:
+        """Accept only to say no with a documented close code and a reason the page can show."""
+        self.metrics.connections_refused.labels(reason=why).inc()
+        await websocket.accept()
+        await websocket.close(code, reason[:120])
 
     async def going_away(self, timeout_s: float = 2.0) -> None:
         """Graceful shutdown: close every session with 1001 and wait briefly for them."""
@@ -172,10 +268,35 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             await hub.engine.stop()
 
     async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok", "engine": hub.engine.name, "sessions": len(hub.transports)})
+        """Liveness for load balancers; it tells nothing about the engine or the sessions."""
+        return JSONResponse({"status": "ok"})
+
+    metrics_allowed = _split(settings.metrics_allow)
 
     async def metrics(request: Request) -> Response:
+        if not _address_allowed(_client_address(request.client), metrics_allowed):
+            return Response("metrics are served to --metrics-allow addresses only\n", status_code=403)
         return Response(generate_latest(hub.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def token(request: Request) -> Response:
+        """A session token for the page a loopback server serves (no secret configured).
+
+        With an operator's secret this endpoint does not exist: the operator's backend mints
+        tokens. The Host and Origin checks keep other sites (and DNS rebinding) out; a
+        cross-site fetch could not read the answer anyway (no CORS headers).
+        """
+        policy = hub.policy
+        if not policy.loopback_only or policy.secret is None:
+            return Response("not found\n", status_code=404, media_type="text/plain")
+        try:
+            policy.check_host(request.headers.get("host"))
+            policy.check_origin(request.headers.get("origin"), request.headers.get("host"))
+        except AuthError as exc:
+            return Response(f"{exc}\n", status_code=403, media_type="text/plain")
+        if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+            return Response("cross-site token requests are refused\n", status_code=403, media_type="text/plain")
+        minted = mint_token(policy.secret, time.time(), policy.token_ttl_s)
+        return JSONResponse({"token": minted, "expires_in": policy.token_ttl_s}, headers={"Cache-Control": "no-store"})
 
     async def avatar_glb(request: Request) -> Response:
         """The operator's GLB head (--avatar-glb); 404 tells the page to draw the 2D face."""
@@ -188,8 +309,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         Route("/healthz", healthz),
         Route("/avatar.glb", avatar_glb),
         Route("/metrics", metrics),
+        Route("/v1/token", token),
         WebSocketRoute("/v1/session", hub.serve_websocket),
-        Mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web"),
+        Mount("/", WebFiles(directory=WEB_DIR, html=True, follow_symlink=True), name="web"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.hub = hub
@@ -221,6 +343,23 @@ def uvicorn_config(app: Starlette, settings: Settings, **overrides: Any) -> uvic
         # profiling put deflate at a third of the server's send path.
         "ws_per_message_deflate": False,
         "lifespan": "on",
+        "timeout_keep_alive": 5,
+        # X-Forwarded-For is believed only from the proxies the operator names.
+        "proxy_headers": bool(_split(settings.trusted_proxies)),
+        "forwarded_allow_ips": _split(settings.trusted_proxies) or None,
     }
+    http, ws = protocol_classes(
+        ConnectionLimits(
+            header_timeout_s=settings.header_timeout_s,
+            per_client=settings.max_connections_per_client,
+            total=total_connection_cap(settings.max_connections),
+            trusted_proxies=frozenset(_split(settings.trusted_proxies)),
+        )
+    )
+    options["http"], options["ws"] = http, ws
+    if settings.tls_cert or settings.tls_key:
+        if not (settings.tls_cert and settings.tls_key):
+            raise ConfigError("--tls-cert and --tls-key go together")
+        options["ssl_certfile"], options["ssl_keyfile"] = settings.tls_cert, settings.tls_key
     options.update(overrides)
     return uvicorn.Config(app, **options)

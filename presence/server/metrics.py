@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from presence.protocol.errors import CloseCode
 from presence.session.records import TurnRecord
 from presence.session.turn_metrics import TurnHistograms
+
+#: Close codes a label may carry: ours and the standard ones a peer may send (RFC 6455 §7.4.1).
+_KNOWN_CLOSE_CODES = frozenset({int(c) for c in CloseCode} | {1000, 1001, 1005, 1006, 1012})
+
+
+def close_code_label(code: int) -> str:
+    """The ``code`` label: a client picks any number it likes, which would mint a series each."""
+    return str(int(code)) if int(code) in _KNOWN_CLOSE_CODES else "other"
+
 
 _LATENCY_BUCKETS_S = (0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0)
 
@@ -15,6 +25,9 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.sessions_active = Gauge("presence_sessions_active", "Open sessions", registry=r)
+        self.connections_refused = Counter(
+            "presence_connections_refused", "Session requests refused before a session opened", ["reason"], registry=r
+        )
         self.sessions_closed = Counter(
             "presence_sessions_closed", "Closed sessions by close code", ["code"], registry=r
         )

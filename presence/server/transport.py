@@ -19,15 +19,16 @@ from dataclasses import dataclass
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from presence.protocol.connection import Connection, Role
-from presence.protocol.errors import CloseCode, ProtocolError, UnexpectedFrame
+from presence.protocol.errors import CloseCode, ProtocolError, ServerBusy, UnexpectedFrame
 from presence.protocol.frames import ClientHello, Frame, FrameType, ServerHello
 from presence.protocol.hello import Agreement, ServerCapabilities, negotiate, parse_client_hello
-from presence.server.metrics import Metrics
+from presence.server.metrics import Metrics, close_code_label
 from presence.session.session import Session
 
 log = logging.getLogger(__name__)
 
 SessionFactory = Callable[[Agreement, Callable[[Frame], None]], Awaitable[Session]]
+Admit = Callable[[], str | None]  # the hello arrived: None if a session may open, else why not
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +37,6 @@ class TransportConfig:
     hello_timeout_s: float = 10.0
     idle_timeout_s: float = 120.0
     close_timeout_s: float = 2.0  # a peer that reads nothing cannot take our close frame
-
-
-class SlowConsumer(Exception):
-    """The client does not read fast enough: the bounded send queue overflowed."""
 
 
 class Transport:
@@ -53,8 +50,10 @@ class Transport:
         make_session: SessionFactory,
         metrics: Metrics,
         config: TransportConfig,
+        admit: Admit = lambda: None,
     ) -> None:
         self.websocket = websocket
+        self.admit = admit
         self.caps = caps
         self.engine_name = engine_name
         self.make_session = make_session
@@ -100,9 +99,12 @@ class Transport:
             code, reason = await self._serve()
         finally:
             self.metrics.sessions_active.dec()
-            self.metrics.sessions_closed.labels(code=str(int(code))).inc()
+            self.metrics.sessions_closed.labels(code=close_code_label(code)).inc()
             if self.session is not None:
-                await self.session.close()
+                try:
+                    await self.session.close()
+                except Exception:  # the close frame and `finished` must follow regardless
+                    log.exception("session %s: error while closing", self.session_id)
             self.close_code = int(code)
             if code not in (CloseCode.SLOW_CONSUMER,) and self.websocket.application_state is WebSocketState.CONNECTED:
                 # Let what is already queued (an error event, the end of a reply) reach the client.
@@ -125,6 +127,9 @@ class Transport:
             return CloseCode.PROTOCOL_ERROR, "no hello within the deadline"
         except WebSocketDisconnect as exc:
             return exc.code, ""
+        except Exception:
+            log.exception("session %s: could not open the engine session", self.session_id)
+            return CloseCode.INTERNAL_ERROR, "the engine could not open a session"
         assert self.session is not None
         self.session.start()
         tasks = {
@@ -171,8 +176,13 @@ class Transport:
         assert isinstance(frame, ClientHello)  # the connection's table allows nothing else first
         self.metrics.frames_in.labels(type=FrameType.CLIENT_HELLO.name.lower()).inc()
         agreement = negotiate(parse_client_hello(frame.body), self.caps, self.session_id, self.engine_name)
-        self.enqueue(ServerHello(agreement.to_json()))
+        refusal = self.admit()
+        if refusal is not None:
+            raise ServerBusy(refusal)
+        # The engine session opens before the hello is answered: a client that got a
+        # ServerHello has a working session, and a failure closes with 1011 and a reason.
         self.session = await self.make_session(agreement, self.enqueue)
+        self.enqueue(ServerHello(agreement.to_json()))
 
     async def _reader(self) -> None:
         assert self.session is not None

@@ -35,7 +35,7 @@ from presence.engines.base import (
     TurnTaken,
 )
 from presence.lipsync.base import Animator
-from presence.protocol.frames import AudioIn, Event, Frame, Ping, Pong
+from presence.protocol.frames import AudioIn, AudioOut, Event, Frame, Ping, Pong
 from presence.protocol.hello import Agreement
 from presence.session.gestures import GestureEvent, Gestures
 from presence.session.inbound import Inbound, VadWindow
@@ -161,7 +161,7 @@ class Session:
         now = self.clock()
         match frame:
             case AudioIn():
-                audio, windows = self.inbound.push(frame.data, frame.timestamp)
+                audio, windows = self.inbound.push(frame.data, frame.timestamp, now)
                 self._last_wire_anchor = (self.inbound.position, now)
                 for chunk in audio:
                     await self.engine.push_audio(chunk)
@@ -514,7 +514,8 @@ class Session:
         for frame in frames:
             self.send(frame)
         now = self.clock()
-        if stream.sent_audio_frames and record.first_audio_sent_s is None:
+        # An empty reply's end-of-segment frame is not "first audio": only frames with sound count.
+        if record.first_audio_sent_s is None and any(isinstance(f, AudioOut) and f.data for f in frames):
             record.first_audio_sent_s = now
             self.gestures.reply_started(stream.turn_id)
         if stream.sent_animation_frames and record.first_animation_sent_s is None:

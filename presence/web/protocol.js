@@ -48,6 +48,7 @@ const CLOSE_TEXT = new Map([
   [1002, "protocol error"],
   [1006, "connection lost"],
   [1007, "invalid payload"],
+  [1008, "input out of bounds"],
   [1009, "message too big"],
   [1011, "server error"],
   [1013, "the server is busy (session limit)"],
@@ -59,6 +60,8 @@ const CLOSE_TEXT = new Map([
   [4005, "no common audio format"],
   [4008, "this page could not keep up with the server"],
   [4009, "idle timeout"],
+  [4401, "not authorised"],
+  [4403, "this page's origin is not allowed"],
 ]);
 
 export function describeClose(code, reason) {

@@ -7,12 +7,33 @@ export const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
 const PING_EVERY_MS = 1000;
 
 /**
+ * The session token (docs/security.md): the page's own `?token=` (an operator's backend put it
+ * there), else one asked of the server at /v1/token (a loopback server hands its page tokens),
+ * else none (a server that needs none answers 404).
+ */
+export async function sessionToken(pageToken) {
+  if (pageToken) return pageToken;
+  const answer = await fetch("/v1/token", { cache: "no-store" });
+  if (answer.status === 404) return null;
+  if (!answer.ok) throw new Error(`the server refused a session token (HTTP ${answer.status})`);
+  return (await answer.json()).token;
+}
+
+export function withToken(url, token) {
+  if (!token) return url;
+  const u = new URL(url);
+  u.searchParams.set("token", token);
+  return u.toString();
+}
+
+/**
  * `handlers`: onHello(agreement), onAudio(frame, nowMs), onAnimation(frame), onEvent(body),
  * onStatus({state, message}), onRtt(ms). `url` defaults to this page's /v1/session.
  */
 export class SessionConnection {
-  constructor({ url, hello, handlers }) {
+  constructor({ url, hello, handlers, token }) {
     this.url = url ?? `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/session`;
+    this.token = token ?? new URLSearchParams(location.search).get("token");
     this.hello = hello ?? clientHello();
     this.h = handlers;
     this.attempt = 0;
@@ -21,13 +42,20 @@ export class SessionConnection {
     this.agreement = null;
   }
 
-  connect() {
+  async connect() {
     this.closedByUser = false;
     this.failed = false;
     this.seq = new Sequencer();
     this.tracker = new SeqTracker();
     this.agreement = null;
-    const ws = new WebSocket(this.url);
+    let token;
+    try {
+      token = await sessionToken(this.token);
+    } catch (err) {
+      this.h.onStatus({ state: "error", message: String(err.message ?? err) });
+      return;
+    }
+    const ws = new WebSocket(withToken(this.url, token));
     ws.binaryType = "arraybuffer";
     this.ws = ws;
     this.h.onStatus({ state: "connecting", message: this.attempt ? `reconnecting (attempt ${this.attempt + 1})…` : "connecting…" });

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from typing import Any
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 import websockets
 
+from presence.client.auth import authorised_url
 from presence.client.connection import PresenceClient, client_hello
 from presence.protocol.frames import (
     HEADER,
@@ -29,7 +31,7 @@ HELLO = encode(ClientHello(client_hello()))
 
 async def close_code_after(url: str, *messages: bytes | str, read_first: bool = False) -> tuple[int | None, str]:
     """Send the messages, then wait for the server to close; return (code, reason)."""
-    async with websockets.connect(url, max_size=None) as ws:
+    async with websockets.connect(await authorised_url(url), max_size=None) as ws:
         for message in messages:
             await ws.send(message)
             if read_first:
@@ -46,6 +48,16 @@ def raw_header(frame_type: int, length: int = 0, version: int = 1, magic: bytes 
     return HEADER.pack(magic, version, frame_type, 0, 0, 0, 0, length)
 
 
+def raw_json(frame_type: int, text: str) -> bytes:
+    """A JSON frame written by hand (the codec would refuse to encode these bodies)."""
+    payload = text.encode()
+    return HEADER.pack(MAGIC, 1, frame_type, 0, 0, 0, 0, len(payload)) + payload
+
+
+# Python's JSON parser refuses integers over 4300 digits with a plain ValueError.
+HUGE_RATE_HELLO = json.dumps(client_hello()).replace('"sample_rate": 16000', '"sample_rate": ' + "9" * 5000, 1)
+HUGE_INT_EVENT = '{"type": "playback", "heard_until": ' + "7" * 5000 + "}"
+
 CASES: list[tuple[str, list[Any], int, str]] = [
     ("bad magic", [b"XX" + HELLO[2:]], 1002, "magic"),
     ("unsupported version", [raw_header(FrameType.CLIENT_HELLO, version=9)], 4000, "version"),
@@ -61,6 +73,20 @@ CASES: list[tuple[str, list[Any], int, str]] = [
     ("audio before hello", [encode(AudioIn(b"\x00\x00"))], 4004, "before the hello"),
     ("second hello", [HELLO, HELLO], 4004, "after"),
     ("text message", ["hello"], 4004, "binary"),
+    (
+        "a 5000-digit sample rate in the hello",
+        [raw_json(FrameType.CLIENT_HELLO, HUGE_RATE_HELLO)],
+        1007,
+        "number too long",
+    ),
+    ("a 5000-digit integer in an event", [HELLO, raw_json(FrameType.EVENT, HUGE_INT_EVENT)], 1007, "too long"),
+    ("first audio stamped 2^62", [HELLO, encode(AudioIn(b"\x00\x00" * 160, timestamp=2**62))], 1008, "timestamp"),
+    (
+        "audio stamped 10 s ahead of real time",
+        [HELLO, encode(AudioIn(b"\x00\x00" * 160)), encode(AudioIn(b"\x00\x00" * 160, seq=1, timestamp=160_000))],
+        1008,
+        "ahead of real time",
+    ),
     (
         "no common format",
         [encode(ClientHello({**client_hello(), "audio_out": [{"codec": "flac", "sample_rate": 44100}]}))],
@@ -95,7 +121,7 @@ async def test_a_message_bigger_than_the_frame_limit_is_refused_by_the_websocket
 async def test_no_hello_within_the_deadline_is_a_protocol_error(server_factory: ServerFactory) -> None:
     async with server_factory() as srv:
         srv.hub.transport_config = type(srv.hub.transport_config)(hello_timeout_s=0.2)
-        async with websockets.connect(srv.url) as ws:
+        async with websockets.connect(await authorised_url(srv.url)) as ws:
             with pytest.raises(websockets.ConnectionClosed):
                 await asyncio.wait_for(ws.recv(), 5)
             assert ws.close_code == 1002
@@ -112,7 +138,7 @@ async def test_sessions_past_the_limit_are_told_to_try_again_later(server_factor
     async with server_factory(max_sessions=1) as srv:
         first = PresenceClient(srv.url)
         await first.connect()
-        code, reason = await close_code_after(srv.url)
+        code, reason = await close_code_after(srv.url, HELLO)
         assert code == 1013
         assert "limit" in reason
         await first.close()
@@ -137,7 +163,9 @@ async def test_a_reader_that_never_reads_is_closed_without_growing_the_send_queu
         sock = socket.create_connection(("127.0.0.1", srv.port))
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.setblocking(False)
-        async with websockets.connect(srv.url, sock=sock, max_queue=1, max_size=None, close_timeout=1) as ws:
+        async with websockets.connect(
+            await authorised_url(srv.url), sock=sock, max_queue=1, max_size=None, close_timeout=1
+        ) as ws:
             await ws.send(HELLO)
             await ws.recv()  # the server hello; after this the client reads nothing
             samples = np.concatenate([speech_like(0.5), np.zeros(8000, dtype=np.float32)])
