@@ -30,15 +30,16 @@ install-test: $(VENV)/.test-installed
 run: install-run web-modules
 	$(VENV)/bin/presence serve --host $(HOST) --port $(PORT)
 
-# Debian's Chromium drives the browser tests and Node runs the web client's pure-module
-# tests. As root we install what is missing; otherwise those tests fail with a message naming
-# the packages (they never skip silently).
+# Debian's Chromium drives the browser tests, Node runs the web client's pure-module tests and
+# nginx fronts presence in the reverse-proxy test. As root we install what is missing; otherwise
+# those tests fail with a message naming the packages (they never skip silently).
 BROWSER_PACKAGES := chromium chromium-driver
 browser-deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$(BROWSER_PACKAGES)"; \
 	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
+	[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing="$$missing nginx"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
