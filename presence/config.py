@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     )
     final_ms: int = Field(480, description="adaptive rule: silence after a sentence-final pitch fall")
     min_barge_in_ms: int = Field(200, description="user speech must last this long to interrupt the agent")
+    yield_window_ms: int = Field(
+        0, description="speech this soon after a release means it was early: the agent yields, same turn (0 = off)"
+    )
 
     # conversation
     persona: str = Field(

@@ -80,13 +80,19 @@ async def bench_session_frames(seconds: float, vad_name: str) -> dict[str, Any]:
         from presence.server.app import make_vad
 
         vad = make_vad(Settings(vad="silero"))
-    session = Session(agreement, engine, _Sink(), vad, lambda: EnergyAnimator(24000, 60))
+    # Frames go through as fast as the CPU allows, but the session must see them arrive in
+    # real time (it bounds client timestamps by its clock): give it the stream's own clock.
+    stream_time_s = [0.0]
+    session = Session(
+        agreement, engine, _Sink(), vad, lambda: EnergyAnimator(24000, 60), clock=lambda: stream_time_s[0]
+    )
     audio = np.concatenate(
         [np.concatenate([speech_like(0.6, seed=i), silence(0.9)]) for i in range(int(seconds / 1.5) + 1)]
     )
     per_frame = []
     for i, offset in enumerate(range(0, int(seconds * 16000), FRAME_SAMPLES)):
         frame = AudioIn(float_to_s16le(audio[offset : offset + FRAME_SAMPLES]), seq=i, timestamp=offset)
+        stream_time_s[0] = offset / 16000
         start = time.perf_counter_ns()
         await session.handle(frame)
         per_frame.append((time.perf_counter_ns() - start) / 1000)

@@ -10,6 +10,11 @@ the speculation *before* ``turn_event`` returns: from then on nothing of it may 
 (purge queued outputs too). The user's turn goes on under the same ``turn_id``; a later
 ``USER_PAUSED`` for it starts a fresh speculation over everything heard so far.
 
+``TURN_RESUMED`` follows an early release: the user spoke again right after the turn was
+confirmed, so they had not finished. The session has already sent ``Interrupt`` with what was
+heard (stop the reply, remember only that); the engine keeps listening to the same turn, and
+its next reply answers everything the user said in it.
+
 An engine may also drop a speculation on its own, e.g. when the final transcript at
 ``TURN_CONFIRMED`` differs from the partial the speculation used: it emits
 ``ReplyEnd(turn_id, "cancelled")``, which retracts everything it emitted for that turn
@@ -49,6 +54,7 @@ class TurnEventKind(Enum):
     USER_PAUSED = "user_paused"  # a pause long enough to speculate; reply may start, held
     TURN_CONFIRMED = "turn_confirmed"  # the user's turn is over; the reply is released
     TURN_ABANDONED = "turn_abandoned"  # the user went on: drop the speculative reply
+    TURN_RESUMED = "turn_resumed"  # the reply was released too early: the user goes on, same turn
 
 
 @dataclass(frozen=True, slots=True)

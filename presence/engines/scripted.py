@@ -114,7 +114,7 @@ class ScriptedSession(EngineSession):
         if event.kind in (TurnEventKind.USER_PAUSED, TurnEventKind.TURN_CONFIRMED):
             if event.turn_id not in self._started:
                 self._start_reply(event.turn_id)
-        elif event.kind is TurnEventKind.TURN_ABANDONED:
+        elif event.kind in (TurnEventKind.TURN_ABANDONED, TurnEventKind.TURN_RESUMED):
             await self._cancel(event.turn_id)
 
     async def interrupt(self, interrupt: Interrupt) -> None:

@@ -74,7 +74,7 @@ class Gestures:
         c = self.config
         for tr in transitions:
             match tr.signal:
-                case Signal.SPEECH | Signal.SPEECH_RESUMED | Signal.BARGE_IN:
+                case Signal.SPEECH | Signal.SPEECH_RESUMED | Signal.BARGE_IN | Signal.USER_RESUMED:
                     self._phrase_start = tr.t_samples
                     self._waiting_since = None
                 case Signal.SILENCE if self._phrase_start is not None:

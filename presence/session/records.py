@@ -27,6 +27,8 @@ class TurnRecord:
     reply_end_s: float | None = None
     abandoned_speculations: int = 0
     interrupted: bool = False
+    yields: int = 0  # early releases the user talked over (the agent yielded, the turn went on)
+    yield_heard_samples: int | None = None  # output samples of those replies the user heard
     heard_samples: int | None = None
     turn_confirmed_sample: int | None = None  # input timeline: the sample that settled it
     reply_start_sample: int | None = None  # output timeline

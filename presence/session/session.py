@@ -224,6 +224,9 @@ class Session:
             self._event({"type": "turn", "state": transition.state.value, "turn_id": transition.turn_id})
             if transition.signal is Signal.BARGE_IN:
                 await self._barge_in(now)
+            if transition.signal is Signal.USER_RESUMED:
+                await self._yield_turn(transition, now)
+                continue
             record = self._record(transition.turn_id)
             event = transition.engine_event
             if transition.signal is Signal.SILENCE:
@@ -345,6 +348,52 @@ class Session:
         self._drop_turn(turn_id)
         self._finish_record(turn_id, now)
 
+    async def _yield_turn(self, transition: Transition, now: float) -> None:
+        """The user spoke again right after their turn was confirmed: the release was early.
+
+        Not a barge-in (the user never yielded the floor): the reply stops where it is being
+        heard (the client fades it out and drops what it holds), the engine is told what was
+        heard and that the same turn goes on, and the turn's next confirmation releases a reply
+        to all of it.
+        """
+        turn_id = transition.turn_id
+        self._responding_turn = None
+        if self._reply_done_timer is not None:
+            self._reply_done_timer.cancel()
+            self._reply_done_timer = None
+        watchdog = self._watchdogs.pop(turn_id, None)
+        if watchdog is not None:
+            watchdog.cancel()
+        record = self._record(turn_id)
+        record.yields += 1
+        stream = self._streams.get(turn_id)
+        heard = 0
+        if stream is not None:
+            cut_at = min(max(self._heard_position(now), stream.start_sample), stream.end_sample)
+            heard = cut_at - stream.start_sample
+            self.timeline.cut(cut_at)
+            engine_rate = stream._source_rate or self.config.output_sample_rate
+            heard_engine = heard * engine_rate // self.config.output_sample_rate
+        else:
+            cut_at = self.timeline.now_sample(now)
+            heard_engine = 0
+        self._event({"type": "interrupt", "turn_id": turn_id, "cut_at": cut_at, "reason": "yield"})
+        record.yield_heard_samples = (record.yield_heard_samples or 0) + heard
+        # As for an abandoned speculation: nothing the engine queued for this reply may go out,
+        # and once the engine has returned, the same turn may produce a new reply.
+        self._dropped.add(turn_id)
+        await self.engine.interrupt(Interrupt(turn_id, heard_engine))
+        assert transition.engine_event is not None
+        await self.engine.turn_event(transition.engine_event)
+        self._drop_turn(turn_id)
+        # Released chunks still queued for the wire would open a new segment of the old reply.
+        self._ready = deque(item for item in self._ready if item.turn_id != turn_id or self._passes_hold(item))
+        self._dropped.discard(turn_id)
+        record.turn_confirmed_s = None
+        record.engine_first_audio_s = None
+        record.first_audio_sent_s = None
+        record.first_animation_sent_s = None
+
     def _heard_position(self, now: float) -> int:
         """Timeline sample the user hears now: the client's report, advanced by elapsed time,
         or the wall clock when the client does not report."""
@@ -444,8 +493,8 @@ class Session:
         match item:
             case AudioChunk():
                 await self._pace()
-                if item.turn_id in self._dropped:
-                    return
+                if item.turn_id in self._dropped or item.turn_id not in self._released:
+                    return  # cut, retracted or yielded while this chunk waited for its pace
                 stream = self._stream(item.turn_id)
                 self._send_frames(stream, stream.push(item))
             case Transcript():

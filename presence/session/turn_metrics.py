@@ -52,6 +52,9 @@ class TurnMarks:
                 self.speculation_started_sample = None
             case Signal.PAUSE_CONFIRMED | Signal.ENGINE_TOOK_TURN:
                 self.turn_confirmed_sample = tr.t_samples
+            case Signal.USER_RESUMED:  # the release was early: the turn's real end is later
+                self.turn_confirmed_sample = None
+                self.speculation_started_sample = None
 
     def mark_s(self, name: str, t_s: float) -> None:
         """A wall-clock instant (session clock, seconds) that only the session sees; first wins."""

@@ -35,6 +35,7 @@ class Signal(Enum):
     REPLY_DONE = "reply_done"  # the agent finished (or was cut)
     SILENCE = "silence"  # the user stopped (before any threshold)
     ENGINE_TOOK_TURN = "engine_took_turn"  # an engine with its own turn detection is answering
+    USER_RESUMED = "user_resumed"  # speech right after a release: the user had not finished
 
 
 #: (state, signal) → next state. The table is the specification; tests enumerate it.
@@ -50,6 +51,7 @@ TRANSITIONS: Final[dict[tuple[TurnState, Signal], TurnState]] = {
     (TurnState.RESPONDING, Signal.REPLY_DONE): TurnState.LISTENING,
     (TurnState.PAUSED, Signal.ENGINE_TOOK_TURN): TurnState.RESPONDING,
     (TurnState.SPECULATING, Signal.ENGINE_TOOK_TURN): TurnState.RESPONDING,
+    (TurnState.RESPONDING, Signal.USER_RESUMED): TurnState.USER_SPEAKING,
 }
 
 #: The engine-facing event a move implies; moves not listed tell the engine nothing.
@@ -62,6 +64,7 @@ ENGINE_EVENTS: Final[dict[tuple[TurnState, Signal], TurnEventKind]] = {
     (TurnState.RESPONDING, Signal.BARGE_IN): TurnEventKind.USER_STARTED,
     (TurnState.PAUSED, Signal.ENGINE_TOOK_TURN): TurnEventKind.TURN_CONFIRMED,
     (TurnState.SPECULATING, Signal.ENGINE_TOOK_TURN): TurnEventKind.TURN_CONFIRMED,
+    (TurnState.RESPONDING, Signal.USER_RESUMED): TurnEventKind.TURN_RESUMED,
 }
 
 #: Why each move happens, for the generated documentation.
@@ -77,6 +80,9 @@ WHY: Final[dict[tuple[TurnState, Signal], str]] = {
     (TurnState.RESPONDING, Signal.REPLY_DONE): "the reply played out (or failed, or was empty)",
     (TurnState.PAUSED, Signal.ENGINE_TOOK_TURN): "the engine's own turn detection answered (model turns)",
     (TurnState.SPECULATING, Signal.ENGINE_TOOK_TURN): "the engine's own turn detection answered (model turns)",
+    (TurnState.RESPONDING, Signal.USER_RESUMED): (
+        "speech (min_speech_ms) within yield_window_ms of the release: it was early; the agent yields, same turn"
+    ),
 }
 
 
@@ -106,6 +112,10 @@ class TurnConfig:
     speculate_ms: int = 96  # silence after which the reply starts, held back
     confirm_ms: int = 320  # silence after which the turn is over (fixed-silence rule)
     min_barge_in_ms: int = 200  # agent speech is interrupted only by speech this long
+    # Speech this soon after the turn was confirmed means the release was early: the agent
+    # yields at min_speech_ms and the user's turn goes on. 0 (off): every resumption must
+    # barge in (min_barge_in_ms), which suits rules that wait long enough not to release early.
+    yield_window_ms: int = 0
     silence_threshold: float = 0.35
     rule: ConfirmationRule | None = None
 
@@ -153,6 +163,7 @@ class TurnTaker:
         self.turn_id = 0
         self._runs = _Runs()
         self.last_speech_end: int | None = None  # input sample where the user last went quiet
+        self.released_at: int | None = None  # input sample where the current reply was released
 
     @property
     def last_cue(self) -> PauseCue:
@@ -204,6 +215,10 @@ class TurnTaker:
                 return [self._move(Signal.SPEECH, runs.speech_start)]
             case TurnState.PAUSED | TurnState.SPECULATING:
                 return [self._move(Signal.SPEECH_RESUMED, start)]
+            case TurnState.RESPONDING if self._within_yield_window(runs.speech_start) and run >= ms_to_samples(
+                self.config.min_speech_ms
+            ):
+                return [self._move(Signal.USER_RESUMED, runs.speech_start)]
             case TurnState.RESPONDING if run >= ms_to_samples(self.config.min_barge_in_ms):
                 self.turn_id += 1
                 runs.engine_claimed = False
@@ -233,9 +248,17 @@ class TurnTaker:
             out.append(self._move(Signal.PAUSE_CONFIRMED, end))
         return out
 
+    def _within_yield_window(self, speech_start: int) -> bool:
+        window = ms_to_samples(self.config.yield_window_ms)
+        return window > 0 and self.released_at is not None and speech_start - self.released_at < window
+
     def _move(self, signal: Signal, t_samples: int, confirm_after_ms: float | None = None) -> Transition:
         key = (self.state, signal)
         target = next_state(*key)
+        if target is TurnState.RESPONDING:
+            self.released_at = t_samples
+        elif self.state is TurnState.RESPONDING:
+            self.released_at = None
         kind = ENGINE_EVENTS.get(key)
         event = TurnEvent(kind, self.turn_id, t_samples) if kind is not None else None
         transition = Transition(self.state, target, signal, self.turn_id, t_samples, event, confirm_after_ms)

@@ -159,3 +159,46 @@ async def test_a_released_reply_goes_out_chunk_by_chunk_not_after_the_whole_burs
         await client.close()
     assert len(client.received.audio) >= 50, "the whole reply arrived"
     assert peaks and max(peaks) <= 8, f"the send queue held {peaks} frames at its peak"
+
+
+async def test_an_early_release_the_user_talks_over_yields_and_one_reply_answers_the_whole_turn(
+    server_factory: ServerFactory,
+) -> None:
+    # A short confirmation (200 ms) stands in for an optimistic release; the user goes on
+    # 300 ms after it, well inside the yield window, with a phrase shorter than min_barge_in_ms
+    # would need: not a barge-in, the same turn.
+    async with server_factory(
+        speculate_ms=96, confirm_ms=200, yield_window_ms=1500, min_barge_in_ms=400, scripted_reply_ms=3000
+    ) as srv:
+        client = PresenceClient(srv.url)
+        await client.connect()
+        await stream(client, speech_like(0.5), silence(0.5))
+        await client.wait_for_event(lambda b: b.get("state") == "responding", 5)
+        assert client.received.audio, "the reply was released and is playing"
+        resumed_at = asyncio.get_running_loop().time()
+        resume = asyncio.create_task(stream(client, speech_like(0.3, seed=4)))
+        interrupt = await client.wait_for_event(lambda b: b.get("type") == "interrupt", 5)
+        yielded_after_s = asyncio.get_running_loop().time() - resumed_at
+        await resume
+        frames_at_cut = len(client.received.audio)
+        await stream(client, silence(0.6))
+        final = await client.wait_for_event(lambda b: b.get("type") == "metrics", 5)
+        engine = srv.hub.engine.sessions[0]  # type: ignore[attr-defined]
+        events = [(e.kind, e.turn_id) for e in engine.events]
+        await client.close()
+    assert interrupt["reason"] == "yield" and interrupt["turn_id"] == 1
+    assert yielded_after_s < 1.0, f"the agent yielded {yielded_after_s:.2f} s after the user went on"
+    assert engine.interrupts[0].turn_id == 1 and engine.interrupts[0].heard_samples > 0
+    kinds = [kind for kind, _ in events]
+    assert kinds.count(TurnEventKind.TURN_RESUMED) == 1
+    assert kinds.index(TurnEventKind.TURN_RESUMED) < len(kinds) - 1 - kinds[::-1].index(TurnEventKind.TURN_CONFIRMED)
+    assert {turn for _, turn in events} == {1}, "one turn throughout: the yield did not start a new one"
+    assert final["turn_id"] == 1 and final["yields"] == 1 and final["interrupted"] is False
+    assert final["first_audio_sent_ms"] is not None, "the whole turn got its reply"
+    # Nothing of the yielded reply was sent after the cut: every later audio frame belongs to
+    # the new reply, which starts its own segment at or after the cut.
+    later = [frame for _, frame in client.received.audio[frames_at_cut:]]
+    assert later and later[0].flags & 1, "the next audio is a new reply segment"
+    assert all(frame.timestamp >= interrupt["cut_at"] for frame in later)
+    segment_starts = [frame for _, frame in client.received.audio if frame.flags & 1]
+    assert len(segment_starts) == 2

@@ -187,3 +187,36 @@ def test_a_claim_for_an_old_turn_or_with_nobody_speaking_changes_nothing() -> No
     d.feed(0.05, 160)
     assert d.taker.engine_took_turn(0, d.t) == [], "turn 0 is not the user's current turn"
     assert d.taker.state is TurnState.SPECULATING
+
+
+def test_speech_right_after_an_early_release_yields_within_the_same_turn() -> None:
+    d = Driver(TurnConfig(speculate_ms=96, confirm_ms=224, min_speech_ms=64, min_barge_in_ms=320, yield_window_ms=1500))
+    d.feed(0.9, 640)
+    d.feed(0.05, 320)  # confirmed at 224 ms: released
+    assert d.taker.state is TurnState.RESPONDING
+    d.feed(0.05, 288)
+    resumed = d.feed(0.9, 64)  # two windows: min_speech_ms, far below min_barge_in_ms
+    assert [tr.signal for tr in resumed] == [Signal.USER_RESUMED]
+    event = resumed[0].engine_event
+    assert event is not None and event.kind is TurnEventKind.TURN_RESUMED and event.turn_id == 1
+    assert d.taker.state is TurnState.USER_SPEAKING
+    d.feed(0.9, 320)
+    d.feed(0.05, 320)
+    assert d.signals()[-3:] == [Signal.SILENCE, Signal.PAUSE_SHORT, Signal.PAUSE_CONFIRMED]
+    assert {tr.turn_id for tr in d.log} == {1}, "one turn: the yield did not start another"
+
+
+def test_speech_after_the_yield_window_must_barge_in_and_starts_a_new_turn() -> None:
+    d = Driver(TurnConfig(speculate_ms=96, confirm_ms=224, min_barge_in_ms=320, yield_window_ms=480))
+    d.feed(0.9, 640)
+    d.feed(0.05, 224 + 544)  # 544 ms after the release: past the window
+    assert d.feed(0.9, 64) == [], "too short for a barge-in, and no longer a yield"
+    barged = d.feed(0.9, 320)
+    assert [tr.signal for tr in barged] == [Signal.BARGE_IN] and barged[0].turn_id == 2
+
+
+def test_without_a_yield_window_every_resumption_is_a_barge_in() -> None:
+    d = Driver(TurnConfig(speculate_ms=96, confirm_ms=224, min_barge_in_ms=192, yield_window_ms=0))
+    d.feed(0.9, 640)
+    d.feed(0.05, 256)
+    assert [tr.signal for tr in d.feed(0.9, 224)] == [Signal.BARGE_IN]
