@@ -71,12 +71,12 @@ def _settings_from(args: argparse.Namespace) -> Settings:
 
 def serve(settings: Settings) -> int:
     from presence.server.app import Server, create_app, uvicorn_config
-    from presence.server.logs import budget_tracebacks
+    from presence.server.logs import guard_server_logs
 
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings)
     config = uvicorn_config(app, settings)
-    budget_tracebacks()  # after uvicorn_config: uvicorn's log handlers exist from there on
+    guard_server_logs()  # after uvicorn_config: uvicorn's log handlers exist from there on
     server = Server(config, app.state.hub)
     url = f"http://{settings.host}:{settings.port}/"
     print(f"presence: engine '{settings.engine}' — open {url} and allow the microphone", flush=True)

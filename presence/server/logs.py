@@ -9,8 +9,11 @@ itself still goes through) and says how many it dropped when the next minute beg
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
+
+_TOKEN = re.compile(r"(token=)[^&\s\"']+")
 
 
 class TracebackBudget(logging.Filter):
@@ -37,9 +40,21 @@ class TracebackBudget(logging.Filter):
         return True
 
 
-def budget_tracebacks(per_minute: int = 20) -> None:
-    """Install one budget on every handler of the root and uvicorn loggers."""
-    budget = TracebackBudget(per_minute)
-    for name in (None, "uvicorn", "uvicorn.error"):
+class RedactTokens(logging.Filter):
+    """Session tokens travel in the WebSocket URL (``?token=``), which uvicorn logs when it
+    accepts a connection: keep them out of the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "token=" in message:
+            record.msg, record.args = _TOKEN.sub(r"\1…", message), None
+        return True
+
+
+def guard_server_logs(per_minute: int = 20) -> None:
+    """On every handler of the root and uvicorn loggers: no tokens, and a traceback budget."""
+    budget, redact = TracebackBudget(per_minute), RedactTokens()
+    for name in (None, "uvicorn", "uvicorn.error", "uvicorn.access"):
         for handler in logging.getLogger(name).handlers:
+            handler.addFilter(redact)
             handler.addFilter(budget)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from presence.server.logs import TracebackBudget
+from presence.server.logs import RedactTokens, TracebackBudget
 
 
 def record_with_traceback() -> logging.LogRecord:
@@ -29,3 +29,18 @@ def test_tracebacks_past_the_budget_are_dropped_and_counted_but_messages_go_thro
     fresh = record_with_traceback()
     budget.filter(fresh)
     assert fresh.exc_info is not None, "a new minute has a new budget"
+
+
+def test_session_tokens_never_reach_the_log() -> None:
+    record = logging.LogRecord(
+        "uvicorn.error",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "WebSocket %s" [accepted]',
+        ("127.0.0.1:5000", "/v1/session?token=eyJhbGciOi.secret.part&x=1"),
+        None,
+    )
+    RedactTokens().filter(record)
+    assert "eyJhbGciOi" not in record.getMessage()
+    assert "/v1/session?token=…&x=1" in record.getMessage()
