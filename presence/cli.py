@@ -63,6 +63,7 @@ def serve(settings: Settings) -> int:
 
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings)
+    asyncio.run(app.state.hub.engine.check())  # a refused model fails here, before the server starts
     config = uvicorn_config(app, settings)
     server = Server(config, app.state.hub)
     url = f"http://{settings.host}:{settings.port}/"

@@ -20,10 +20,19 @@ much of its reply was heard, so its context keeps the whole generated reply; the
 record of what the user heard is still exact. Tool calls are out of scope: each is answered
 with an error result so the conversation goes on.
 
+Long conversations: context window compression is on (without it an audio session ends
+after about 15 minutes), and the conversation moves across connections (each lasts about 10
+minutes) with the latest session resumption handle. A ``goAway`` announces the end of a
+connection: the reply in flight finishes on it, and the engine moves as soon as no reply is
+pending. The audio of the user's current turn is kept, so a turn under way when a
+connection ends is replayed whole on the next one.
+
 The connection is made in the background with capped exponential backoff and remade after a
-drop or a ``goAway``, resuming the conversation with the latest session resumption handle.
-While there is no connection, a confirmed turn ends at once with ``engine_unavailable``.
-The API key is only ever in the SDK's request header; every message reported is scrubbed.
+drop. While there is no connection (and no planned move), a confirmed turn ends at once with
+``engine_unavailable``. A refused model, key or setup (close 1007/1008 at setup, HTTP
+401/403/404) fails the session with ``engine_misconfigured`` and is not retried; ``check``
+asks the models endpoint at start-up. The API key is only ever in the SDK's request header;
+every message reported is scrubbed.
 """
 
 from __future__ import annotations
@@ -53,13 +62,27 @@ from presence.engines.base import (
     TurnEventKind,
     TurnTaken,
 )
-from presence.engines.cloud import CloudSession, PreRoll, backoff_s, describe, keep_secret
+from presence.engines.cloud import (
+    CloudSession,
+    EngineMisconfigured,
+    PreRoll,
+    backoff_s,
+    describe,
+    keep_secret,
+    refused_handshake,
+    scrub,
+)
 
 log = logging.getLogger(__name__)
 
 MODEL_RATE: Final = 24_000  # Gemini Live's output PCM rate
 INPUT_MIME: Final = f"audio/pcm;rate={INPUT_SAMPLE_RATE}"
-DEFAULT_MODEL: Final = "gemini-2.5-flash-native-audio-preview-09-2025"
+DEFAULT_MODEL: Final = "gemini-3.8-live"
+#: Close codes with which the service refuses a setup: 1007 (bad key, invalid argument),
+#: 1008 (no such model, or not a Live model).
+REFUSED_CLOSE_CODES: Final = frozenset({1007, 1008})
+TURN_AUDIO_LIMIT_SAMPLES: Final = 60 * INPUT_SAMPLE_RATE  # a turn's audio kept for a replay
+MOVING: Final = "moving"  # ``_receive``'s answer after a goAway, once no reply is pending
 DEFAULT_PERSONA: Final = "You are a friendly concierge. Answer in one or two short spoken sentences."
 TOOL_ERROR: Final = {"error": "tools are not available in this conversation"}
 
@@ -123,7 +146,39 @@ class GeminiLiveEngine(Engine):
             output_audio_transcription=types.AudioTranscriptionConfig(),
             realtime_input_config=types.RealtimeInputConfig(automatic_activity_detection=detection),
             session_resumption=types.SessionResumptionConfig(handle=resume_handle),
+            # Without it an audio session ends after about 15 minutes.
+            context_window_compression=types.ContextWindowCompressionConfig(sliding_window=types.SlidingWindow()),
         )
+
+    async def check(self) -> None:
+        """Ask the models endpoint once whether the configured model exists and is a Live model.
+
+        Raises ``EngineMisconfigured`` when the service says no; a service out of reach is
+        only logged (the sessions retry by themselves)."""
+        from google.genai import errors
+
+        client = self.client()
+        try:
+            model = await asyncio.wait_for(client.aio.models.get(model=self.model), self.connect_timeout_s)
+        except errors.ClientError as exc:
+            if exc.code in (400, 401, 403, 404):
+                raise EngineMisconfigured(
+                    f"Gemini model {self.model!r}: the service refused it: {scrub(str(exc.message or exc))}"
+                ) from None
+            log.warning("could not check Gemini model %r: %s", self.model, describe(exc))
+            return
+        except Exception as exc:
+            log.warning("could not check Gemini model %r: %s", self.model, describe(exc))
+            return
+        finally:
+            with contextlib.suppress(Exception):
+                await client.aio.aclose()
+        actions = model.supported_actions or []
+        if actions and "bidiGenerateContent" not in actions:
+            raise EngineMisconfigured(
+                f"Gemini model {self.model!r} exists but is not a Live API model (it does not support "
+                "bidiGenerateContent); choose one from docs/engines/gemini.md"
+            )
 
     async def open_session(self, options: SessionOptions) -> GeminiLiveSession:
         session = GeminiLiveSession(self, options.persona or self.persona)
@@ -149,6 +204,12 @@ class GeminiLiveSession(CloudSession):
         self._agent_text = ""
         self.resume_handle: str | None = None
         self.reconnects = 0
+        self.moves = 0  # planned moves to a new connection after a goAway
+        self._going_away = False  # the service announced the end of this connection
+        self._moving = False  # between a goAway's connection and the next one
+        self._turn_audio: list[bytes] = []  # the current activity's audio, for a replay
+        self._turn_audio_samples = 0
+        self._end_pending = False  # the turn was confirmed while moving: activity_end is owed
 
     # -- inputs --------------------------------------------------------------------------------
 
@@ -165,14 +226,17 @@ class GeminiLiveSession(CloudSession):
                 if self.engine.turns == "presence":
                     await self._start_activity()
             case TurnEventKind.TURN_CONFIRMED:
-                if not self._connected.is_set():
+                if not self._connected.is_set() and not self._moving:
                     self._activity_open = False
-                    await self._fail_turn(event.turn_id, "engine_unavailable", "Gemini Live is not reachable")
+                    await self._fail_unreachable(event.turn_id, "Gemini Live")
                     return
                 if self.engine.turns == "presence":
                     self._activity_open = False
                     self._hand_over(event.turn_id)
-                    await self._send(activity_end=True)
+                    if self._connected.is_set():
+                        await self._send(activity_end=True)
+                    else:  # moving to a new connection: the turn is replayed there
+                        self._end_pending = True
                 # model turns: the model decides; it has answered already or will (the session's
                 # reply watchdog ends the turn if it never does)
             case TurnEventKind.USER_PAUSED | TurnEventKind.TURN_ABANDONED:
@@ -195,12 +259,30 @@ class GeminiLiveSession(CloudSession):
         if self._activity_open:
             return
         self._activity_open = True
+        self._turn_audio, self._turn_audio_samples = [], 0
         await self._send(activity_start=True)
         await self._send_audio(self._pre_roll.take())
 
     async def _send_audio(self, samples: np.ndarray) -> None:
-        if len(samples) and self._connected.is_set():
-            await self._send(audio=float_to_s16le(samples))
+        if not len(samples):
+            return
+        pcm = float_to_s16le(samples)
+        if self.engine.turns == "presence" and self._turn_audio_samples < TURN_AUDIO_LIMIT_SAMPLES:
+            self._turn_audio.append(pcm)
+            self._turn_audio_samples += len(samples)
+        if self._connected.is_set():
+            await self._send(audio=pcm)
+
+    async def _replay_turn(self) -> None:
+        """On a new connection, the user's turn under way (or confirmed while moving) again, whole."""
+        if not (self._activity_open or self._end_pending):
+            return
+        await self._send(activity_start=True)
+        for pcm in self._turn_audio:
+            await self._send(audio=pcm)
+        if self._end_pending:
+            self._end_pending = False
+            await self._send(activity_end=True)
 
     async def _send(self, audio: bytes | None = None, activity_start: bool = False, activity_end: bool = False) -> None:
         from google.genai import types
@@ -219,7 +301,8 @@ class GeminiLiveSession(CloudSession):
             log.debug("send failed: %s", describe(exc))
 
     async def _run(self) -> None:
-        """Connect, receive until the socket drops; again, with backoff (none after a goAway)."""
+        """Connect, receive until the socket drops or a goAway is served; again, with backoff
+        after failures, none after a planned move; never after a refused configuration."""
         attempt = 0
         while not self._closed:
             try:
@@ -230,7 +313,19 @@ class GeminiLiveSession(CloudSession):
                     try:
                         live = await asyncio.wait_for(stack.enter_async_context(manager), self.engine.connect_timeout_s)
                     except Exception as exc:
+                        refusal = self._refusal(exc)
+                        if refusal is not None and self.resume_handle is not None:
+                            # A handle past its lifetime may be what is refused: start afresh once.
+                            log.warning("Gemini Live refused to resume (%s); starting a new conversation", refusal)
+                            self.resume_handle = None
+                            continue
+                        if refusal is not None:
+                            await self._refused(refusal)
+                            return
                         self.connect_failures += 1
+                        if self._moving:  # the move failed: what waited for it fails now
+                            self._moving = False
+                            await self._abandon_replies(f"the new connection failed: {describe(exc)}")
                         delay = backoff_s(attempt)
                         attempt += 1
                         log.warning("Gemini Live connect failed (%s); retrying in %.2f s", describe(exc), delay)
@@ -238,32 +333,55 @@ class GeminiLiveSession(CloudSession):
                         continue
                     attempt = 0
                     self._live = live
+                    self._going_away = self._moving = False
                     self._connected.set()
-                    if self._activity_open:  # a turn was under way when the connection dropped
-                        self._activity_open = False
-                        await self._start_activity()
+                    await self._replay_turn()
                     reason = await self._receive(live)
             except Exception as exc:  # closing the SDK's socket failed: it is gone anyway
                 reason = f"the connection failed: {describe(exc)}"
             self._live = None
             self._connected.clear()
             self.reconnects += 1
+            if reason == MOVING:
+                self._moving = True
+                self.moves += 1
+                log.info("Gemini Live: moving to a new connection (goAway)")
+                continue
             log.warning("Gemini Live: %s; reconnecting", reason)
             await self._abandon_replies(reason)
+
+    def _refusal(self, exc: BaseException) -> str | None:
+        """The service's words if it refused the setup for good, else None (worth a retry)."""
+        from google.genai import errors
+
+        if isinstance(exc, errors.APIError) and exc.code in REFUSED_CLOSE_CODES:
+            words = exc.details if isinstance(exc.details, str) else exc.message
+            return scrub(str(words or exc))
+        return refused_handshake(exc)
+
+    async def _refused(self, refusal: str) -> None:
+        self._activity_open = self._end_pending = False
+        turns = list(self._awaiting)
+        self._awaiting.clear()
+        await self._misconfigured(f"Gemini Live refused model {self.engine.model!r}: {refusal}")
+        for turn in turns:
+            if turn not in self._dropped:
+                await self._fail_unreachable(turn, "Gemini Live")
 
     async def _receive(self, live: Any) -> str:
         try:
             while True:
                 async for message in live.receive():
-                    if await self._on_message(message):
-                        return "the service is going away"
+                    await self._on_message(message)
+                    if self._going_away and not self._awaiting:
+                        return MOVING
         except Exception as exc:
             return f"the connection failed: {describe(exc)}"
 
     # -- what the model says -------------------------------------------------------------------
 
-    async def _on_message(self, message: Any) -> bool:
-        """Map one server message to outputs; True when the service asked us to go away."""
+    async def _on_message(self, message: Any) -> None:
+        """Map one server message to outputs; a goAway marks the connection for a move."""
         update = message.session_resumption_update
         if update is not None and update.resumable and update.new_handle:
             self.resume_handle = update.new_handle
@@ -272,11 +390,15 @@ class GeminiLiveSession(CloudSession):
         content = message.server_content
         if content is not None:
             await self._on_content(content)
-        return message.go_away is not None
+        if message.go_away is not None and not self._going_away:
+            self._going_away = True
+            log.info("Gemini Live: goAway, %s left on this connection", message.go_away.time_left)
 
     async def _on_content(self, content: Any) -> None:
         if content.interrupted:
             await self._interrupted()
+            if content.turn_complete:  # the end of the generation just cut, in the same message
+                self._after_interruption = False
             return
         speaks = content.model_turn is not None or content.output_transcription is not None
         if content.input_transcription is not None or speaks:
@@ -359,6 +481,7 @@ class GeminiLiveSession(CloudSession):
         """The socket dropped: every turn still waiting for words ends now, with an error."""
         turns = list(self._awaiting)
         self._awaiting.clear()
+        self._end_pending = False
         self._user_text = self._agent_text = ""
         self._after_interruption = False
         for turn in turns:
