@@ -127,8 +127,8 @@ class GeminiLiveEngine(Engine):
         options: dict[str, Any] = {"api_version": "v1beta"}
         if self.base_url:
             options["base_url"] = self.base_url
-        if self.ssl_context is not None:
-            options["async_client_args"] = {"ssl": self.ssl_context}
+        if self.ssl_context is not None:  # "ssl" for the live socket, "verify" for REST (httpx)
+            options["async_client_args"] = {"ssl": self.ssl_context, "verify": self.ssl_context}
         return genai.Client(api_key=self._api_key, http_options=types.HttpOptions(**options))
 
     def connect_config(self, persona: str, resume_handle: str | None) -> Any:
@@ -343,7 +343,6 @@ class GeminiLiveSession(CloudSession):
             self._connected.clear()
             self.reconnects += 1
             if reason == MOVING:
-                self._moving = True
                 self.moves += 1
                 log.info("Gemini Live: moving to a new connection (goAway)")
                 continue
@@ -374,6 +373,11 @@ class GeminiLiveSession(CloudSession):
                 async for message in live.receive():
                     await self._on_message(message)
                     if self._going_away and not self._awaiting:
+                        # From now on turns wait for the new connection (and are replayed there),
+                        # even before this one has finished closing.
+                        self._live = None
+                        self._connected.clear()
+                        self._moving = True
                         return MOVING
         except Exception as exc:
             return f"the connection failed: {describe(exc)}"

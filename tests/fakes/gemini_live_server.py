@@ -161,6 +161,7 @@ class FakeGeminiLive:
         self.sessions_by_handle: dict[str, _Session] = {}
         self.conversations: set[_Conversation] = set()
         self.now_s = 0.0  # the fake's clock for its limits: moves only with ``advance``
+        self.accepted = asyncio.Condition()  # notified at every accepted setup
         self.port = 0
 
     @contextlib.asynccontextmanager
@@ -285,6 +286,7 @@ class _Conversation:
         await self.ws.send(json.dumps(message))
 
     async def _refuse(self, code: int, reason: str) -> None:
+        reason = reason.encode()[:123].decode(errors="ignore")  # all a close frame holds, as for the service
         self.fake.recorded.refusals.append((code, reason))
         await self.ws.close(code, reason)
 
@@ -312,6 +314,8 @@ class _Conversation:
         self.opened_s = fake.now_s
         rec.session_of_connection.append(session.id)
         await self.send({"setupComplete": {}})
+        async with fake.accepted:
+            fake.accepted.notify_all()
 
     async def check_limits(self) -> None:
         """The fake's clock moved: announce the end of this connection, or end it, or its session."""
