@@ -147,6 +147,7 @@ class OpenAIRealtimeSession(CloudSession):
         self._pending_turns: deque[int] = deque()  # turns asked to respond, awaiting response.created
         self._turn_of_response: dict[str, int] = {}
         self._generating: set[str] = set()  # responses created and not yet done
+        self._finished: tuple[int, str] | None = None  # (turn, audio item) of the last reply done
         self._reply_turn: int | None = None  # the turn whose response is in progress
         self._reply_item: str | None = None  # its assistant audio item (what a truncation names)
         self._reply_samples = 0  # model-rate samples of it sent to the session so far
@@ -174,10 +175,14 @@ class OpenAIRealtimeSession(CloudSession):
 
     async def interrupt(self, interrupt: Interrupt) -> None:
         self._forget(interrupt.turn_id)
-        if self._reply_turn != interrupt.turn_id:
+        if self._reply_turn == interrupt.turn_id:
+            item = self._reply_item
+            self._end_reply_tracking()
+        elif self._finished is not None and self._finished[0] == interrupt.turn_id:
+            item = self._finished[1]  # generated in full, still playing: truncate, nothing to cancel
+        else:
             return
-        item, heard_ms = self._reply_item, interrupt.heard_samples * 1000 // MODEL_RATE
-        self._end_reply_tracking()
+        heard_ms = interrupt.heard_samples * 1000 // MODEL_RATE
         if any(self._turn_of_response.get(r) == interrupt.turn_id for r in self._generating):
             await self._send({"type": "response.cancel"})  # a finished response cannot be cancelled
         if item is not None:
@@ -252,25 +257,27 @@ class OpenAIRealtimeSession(CloudSession):
         manager = self.engine.client().realtime.connect(model=self.engine.model)
         connection = await asyncio.wait_for(manager.enter(), self.engine.connect_timeout_s)
         self._connection = connection
-        await connection.send(
-            {
-                "type": "session.update",
-                "session": {
-                    "type": "realtime",
-                    "model": self.engine.model,
-                    "instructions": self.persona,
-                    "output_modalities": ["audio"],
-                    "audio": {
-                        "input": {
-                            "format": {"type": "audio/pcm", "rate": MODEL_RATE},
-                            "transcription": {"model": self.engine.transcription_model},
-                            "turn_detection": None,  # presence decides when the user is done
-                        },
-                        "output": {"format": {"type": "audio/pcm", "rate": MODEL_RATE}, "voice": self.engine.voice},
+        update = {
+            "type": "session.update",
+            "session": {
+                "type": "realtime",
+                "model": self.engine.model,
+                "instructions": self.persona,
+                "output_modalities": ["audio"],
+                "audio": {
+                    "input": {
+                        "format": {"type": "audio/pcm", "rate": MODEL_RATE},
+                        "transcription": {"model": self.engine.transcription_model},
+                        "turn_detection": None,  # presence decides when the user is done
                     },
+                    "output": {"format": {"type": "audio/pcm", "rate": MODEL_RATE}, "voice": self.engine.voice},
                 },
-            }
-        )
+            },
+        }
+        try:
+            await connection.send(update)
+        except Exception as exc:  # closed already: the service may have said why just before
+            log.debug("session.update not sent: %s", describe(exc))
         await asyncio.wait_for(self._accepted(connection), self.engine.connect_timeout_s)
         self._connected.set()
 
@@ -358,6 +365,8 @@ class OpenAIRealtimeSession(CloudSession):
         if self._pending_turns and self._pending_turns[0] == turn:
             return  # a tool call was refused: the turn's real reply is on its way
         status = getattr(response, "status", "completed")
+        if self._reply_turn == turn and self._reply_item is not None:
+            self._finished = (turn, self._reply_item)
         self._end_reply_tracking()
         if status == "failed":
             await self._fail_turn(turn, "engine_error", "the OpenAI Realtime response failed")

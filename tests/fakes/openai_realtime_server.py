@@ -370,6 +370,8 @@ class _Connection:
                 "content_index": 0,
             }
         )
+        if model.done_crosses_cancel:  # generation is over; response.done will be late
+            self.active = None
         await self.send(
             {
                 "type": "response.output_audio_transcript.done",
@@ -380,7 +382,6 @@ class _Connection:
                 "transcript": REPLY,
             }
         )
-        if model.done_crosses_cancel:  # generation is over; response.done is still on its way
-            self.active = None
+        if model.done_crosses_cancel:
             await self.cancel_seen.wait()
         await self._done(response_id, "completed")
