@@ -51,7 +51,17 @@ def test_serve_with_an_unknown_gemini_model_fails_fast_naming_it(
         monkeypatch.setenv("GEMINI_API_KEY", KEY)
         monkeypatch.setenv("SSL_CERT_FILE", str(fake.cert_file))  # the SDK's own TLS trusts the fake
         code = main(
-            ["serve", "--engine", "gemini", "--gemini-model", RETIRED, "--gemini-base-url", fake.base_url, "--port", "0"]
+            [
+                "serve",
+                "--engine",
+                "gemini",
+                "--gemini-model",
+                RETIRED,
+                "--gemini-base-url",
+                fake.base_url,
+                "--port",
+                "0",
+            ]
         )
         asked = list(fake.recorded.model_gets)
     error = capsys.readouterr().err
