@@ -18,6 +18,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 from collections import deque
@@ -85,6 +86,33 @@ def describe(exc: BaseException) -> str:
 
 class EngineMisconfigured(EngineUnavailable):
     """The service refused the configuration (model, key or setup); the message quotes it."""
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """``"1.107.2"`` → ``(1, 107, 2)``; a pre-release suffix is ignored (``"2.0.0rc1"`` → ``(2, 0, 0)``)."""
+    parts = []
+    for part in version.split("."):
+        digits = "".join(itertools.takewhile(str.isdigit, part))
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def require_sdk(package: str, minimum: tuple[int, ...], extra: str) -> None:
+    """An SDK older than the engine needs fails later with ``AttributeError``, which would read
+    as a connect failure and be retried forever: refuse it up front, saying what to install."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version(package)
+    except PackageNotFoundError:
+        raise EngineUnavailable(f"the {extra} engine needs {package!r}: pip install 'presence[{extra}]'") from None
+    if version_tuple(installed) < minimum:
+        wanted = ".".join(map(str, minimum))
+        raise EngineUnavailable(
+            f"the {extra} engine needs {package}>={wanted} (installed: {installed}): pip install -U 'presence[{extra}]'"
+        )
 
 
 def refused_handshake(exc: BaseException) -> str | None:

@@ -70,6 +70,7 @@ from presence.engines.cloud import (
     describe,
     keep_secret,
     refused_handshake,
+    require_sdk,
     scrub,
 )
 
@@ -499,10 +500,7 @@ def create_engine(settings: Settings) -> GeminiLiveEngine:
     key = os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY") or ""
     if not key:
         raise EngineUnavailable("the gemini engine needs an API key: set GEMINI_API_KEY (or GOOGLE_API_KEY)")
-    try:
-        import google.genai  # noqa: F401
-    except ModuleNotFoundError as exc:
-        raise EngineUnavailable("the gemini engine needs 'google-genai': pip install 'presence[gemini]'") from exc
+    require_sdk("google-genai", (2, 0), "gemini")
     return GeminiLiveEngine(
         key,
         model=settings.gemini_model,

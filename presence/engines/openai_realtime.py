@@ -57,6 +57,7 @@ from presence.engines.cloud import (
     describe,
     keep_secret,
     refused_handshake,
+    require_sdk,
     scrub,
 )
 
@@ -412,10 +413,7 @@ def create_engine(settings: Settings) -> OpenAIRealtimeEngine:
     key = os.environ.get("OPENAI_API_KEY", "")
     if not key:
         raise EngineUnavailable("the openai engine needs an API key: set OPENAI_API_KEY")
-    try:
-        import openai  # noqa: F401
-    except ModuleNotFoundError as exc:
-        raise EngineUnavailable("the openai engine needs the 'openai' package: pip install 'presence[openai]'") from exc
+    require_sdk("openai", (1, 107), "openai")
     return OpenAIRealtimeEngine(
         key,
         model=settings.openai_model,

@@ -11,8 +11,18 @@ from websockets.datastructures import Headers
 from websockets.exceptions import InvalidStatus
 from websockets.http11 import Response
 
+from presence.engines import EngineUnavailable
 from presence.engines.base import AudioChunk, EngineError, EngineOutput, ReplyEnd
-from presence.engines.cloud import PreRoll, backoff_s, keep_secret, purge_turn, refused_handshake, scrub
+from presence.engines.cloud import (
+    PreRoll,
+    backoff_s,
+    keep_secret,
+    purge_turn,
+    refused_handshake,
+    require_sdk,
+    scrub,
+    version_tuple,
+)
 
 
 def test_the_pre_roll_hands_over_at_least_its_length_of_the_latest_audio_in_order() -> None:
@@ -66,3 +76,13 @@ def test_a_handshake_refused_for_good_is_told_apart_from_one_worth_a_retry() -> 
     assert refused_handshake(_refused(503, b"overloaded")) is None, "overload: back off and retry"
     assert refused_handshake(_refused(429, b"slow down")) is None
     assert refused_handshake(ConnectionRefusedError()) is None
+
+
+def test_sdk_versions_compare_as_numbers_and_an_old_sdk_is_refused_up_front() -> None:
+    assert version_tuple("1.107.2") == (1, 107, 2) and version_tuple("2.0.0rc1") == (2, 0, 0)
+    assert version_tuple("1.99.9") < (1, 107) <= version_tuple("1.107.0") < version_tuple("3.57.0")
+    require_sdk("openai", (1, 107), "openai")  # the installed one is new enough
+    with pytest.raises(EngineUnavailable, match=r"openai>=999\.0 \(installed: "):
+        require_sdk("openai", (999, 0), "openai")
+    with pytest.raises(EngineUnavailable, match="pip install 'presence\\[gemini\\]'"):
+        require_sdk("no-such-sdk-for-presence", (1,), "gemini")
