@@ -448,6 +448,8 @@ class GeminiLiveSession(CloudSession):
             self._after_interruption = False
             return  # the end of a generation already cut short
         turn = self._awaiting.popleft()
+        if not (self._activity_open or self._end_pending):  # nothing left that a replay would need
+            self._turn_audio, self._turn_audio_samples = [], 0
         user, agent = self._user_text.strip(), self._agent_text.strip()
         self._user_text = self._agent_text = ""
         if turn in self._dropped:
