@@ -183,3 +183,14 @@ async def test_an_interruption_and_its_turn_complete_in_one_message_leave_the_ne
     assert fake.recorded.interrupted_replies == 1
     assert outputs[-1] == ReplyEnd(2, "done")
     assert not any(isinstance(o, AudioChunk) for o in outputs)
+
+
+async def test_a_turn_the_model_chooses_not_to_answer_ends_at_once(fake: FakeGeminiLive) -> None:
+    """Proactive audio is always on with the 3.8 model: silence is an answer, not a hang."""
+    fake.model.silent = True
+    session = await connected(fake)
+    await speak_turn(session, 1)
+    outputs = await until_reply_end(session, 1, limit_s=5)
+    await session.close()
+    assert outputs[-1] == ReplyEnd(1, "done")
+    assert not any(isinstance(o, (AudioChunk, EngineError)) for o in outputs)
