@@ -54,6 +54,8 @@ __all__ = ["DEFAULT_MODEL", "MODEL_RATE", "GeminiLiveEngine", "GeminiLiveSession
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL: Final = "gemini-3.8-live"
+#: The oldest SDK with every type and call this engine uses (pyproject.toml pins the same).
+SDK_MINIMUM: Final = ("google-genai", (2, 0))
 DEFAULT_PERSONA: Final = "You are a friendly concierge. Answer in one or two short spoken sentences."
 
 
@@ -161,7 +163,7 @@ def create_engine(settings: Settings) -> GeminiLiveEngine:
     key = os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY") or ""
     if not key:
         raise EngineUnavailable("the gemini engine needs an API key: set GEMINI_API_KEY (or GOOGLE_API_KEY)")
-    require_sdk("google-genai", (2, 0), "gemini")
+    require_sdk(*SDK_MINIMUM, "gemini")
     return GeminiLiveEngine(
         key,
         model=settings.gemini_model,

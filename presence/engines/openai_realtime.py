@@ -64,6 +64,8 @@ from presence.engines.cloud import (
 log = logging.getLogger(__name__)
 
 MODEL_RATE: Final = 24_000  # the Realtime API's PCM16 rate, both ways
+#: The oldest SDK with every type and call this engine uses (pyproject.toml pins the same).
+SDK_MINIMUM: Final = ("openai", (1, 107))
 DEFAULT_PERSONA: Final = "You are a friendly concierge. Answer in one or two short spoken sentences."
 TOOL_ERROR: Final = '{"error": "tools are not available in this conversation"}'
 DEFAULT_MODEL: Final = "gpt-realtime-2.1"
@@ -413,7 +415,7 @@ def create_engine(settings: Settings) -> OpenAIRealtimeEngine:
     key = os.environ.get("OPENAI_API_KEY", "")
     if not key:
         raise EngineUnavailable("the openai engine needs an API key: set OPENAI_API_KEY")
-    require_sdk("openai", (1, 107), "openai")
+    require_sdk(*SDK_MINIMUM, "openai")
     return OpenAIRealtimeEngine(
         key,
         model=settings.openai_model,
