@@ -162,6 +162,8 @@ class FakeGeminiLive:
         self.conversations: set[_Conversation] = set()
         self.now_s = 0.0  # the fake's clock for its limits: moves only with ``advance``
         self.accepted = asyncio.Condition()  # notified at every accepted setup
+        self.setup_gate: asyncio.Event | None = None  # when set here, setups wait until it is set
+        self.setup_held = asyncio.Event()  # a setup is waiting at the gate
         self.port = 0
 
     @contextlib.asynccontextmanager
@@ -293,6 +295,9 @@ class _Conversation:
     async def _setup(self, setup: dict[str, Any]) -> None:
         fake, rec = self.fake, self.fake.recorded
         rec.setups.append(setup)
+        if fake.setup_gate is not None:  # a slow service: the test decides when the setup completes
+            fake.setup_held.set()
+            await fake.setup_gate.wait()
         keys = fake.model.api_keys
         if keys is not None and rec.api_keys and rec.api_keys[-1] not in keys:
             await self._refuse(1007, BAD_KEY)

@@ -17,6 +17,7 @@ from presence.engines.base import (
     Interrupt,
     ReplyEnd,
     SessionOptions,
+    Transcript,
     TurnEvent,
     TurnEventKind,
 )
@@ -101,19 +102,23 @@ async def test_a_go_away_mid_reply_lets_the_reply_finish_then_moves_and_resumes_
     assert fake.recorded.session_of_connection == [1, 1], "the new connection resumed the conversation"
 
 
-async def test_a_turn_spoken_while_the_engine_moves_is_replayed_on_the_new_connection(
+async def test_a_turn_spoken_while_the_engine_moves_is_replayed_whole_on_the_new_connection(
     fake: FakeGeminiLive,
 ) -> None:
     fake.model.realtime, fake.model.reply_ms = True, 1500
     session = await connected(fake)
     await speak_turn(session, 1)
+    fake.setup_gate = asyncio.Event()  # the next connection's setup waits
     await reply_with_clock(session, fake, 1, CONNECTION_S - 15)
-    # The user speaks at once: the move may or may not be done; either way the turn arrives whole.
-    await speak_turn(session, 2, seconds=0.5)
+    await asyncio.wait_for(fake.setup_held.wait(), 10)  # the engine is moving
+    await speak_turn(session, 2, seconds=0.5)  # all of it while there is no connection
+    assert not session._connected.is_set()
+    fake.setup_gate.set()
     second = await until_reply_end(session, 2)
     await session.close()
-    assert second[-1] == ReplyEnd(2, "done")
-    assert not any(isinstance(o, EngineError) for o in second)
+    finals = {o.role: o.text for o in second if isinstance(o, Transcript) and o.final}
+    assert finals["user"] == "0.5 seconds of speech", "the new connection heard the whole turn"
+    assert second[-1] == ReplyEnd(2, "done") and not any(isinstance(o, EngineError) for o in second)
     assert fake.recorded.session_of_connection == [1, 1]
 
 
