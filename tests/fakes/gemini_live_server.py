@@ -20,7 +20,8 @@ valid"), and the 3.x models refuse what they dropped (proactive audio off, affec
 ``thinking_level``: close 1007). On its own clock (``advance``), a connection gets ``goAway``
 with the time left and is closed when that runs out, and without context window compression
 a session ends at its limit; resumption handles carry a session across connections. The
-session-limit close reason is the fake's own wording.
+session-limit close reason is the fake's own wording. ``setup_gate`` holds setups (a slow
+service), so a test can act while a client waits for its new connection.
 """
 
 from __future__ import annotations
