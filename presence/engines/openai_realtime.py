@@ -401,6 +401,7 @@ class OpenAIRealtimeSession(CloudSession):
         self._turn_of_commit.clear()
         self._turn_of_response.clear()
         self._generating.clear()
+        self._finished = None  # its item belonged to the conversation that just ended
         self._end_reply_tracking()
         for turn in sorted(turns - self._dropped):
             await self._fail_turn(turn, "engine_disconnected", f"OpenAI Realtime: {reason}")
