@@ -75,6 +75,7 @@ def serve(settings: Settings) -> int:
 
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings)
+    asyncio.run(app.state.hub.engine.check())  # a refused model fails here, before the server starts
     config = uvicorn_config(app, settings)
     guard_server_logs()  # after uvicorn_config: uvicorn's log handlers exist from there on
     server = Server(config, app.state.hub)

@@ -94,15 +94,18 @@ class Settings(BaseSettings):
     tts_pitch: int = 50
 
     # cloud engines (keys come from GEMINI_API_KEY / GOOGLE_API_KEY / OPENAI_API_KEY)
-    gemini_model: str = "gemini-2.5-flash-native-audio-preview-09-2025"
+    gemini_model: str = Field("gemini-3.8-live", description="a Live API model (docs/engines/gemini.md)")
     gemini_voice: str = "Puck"
     gemini_turns: Literal["presence", "model"] = Field(
         "presence", description="who ends the user's turn: presence's endpointing, or the model's own detection"
     )
     gemini_silence_ms: int | None = Field(None, description="model turns: the model's end-of-speech silence")
     gemini_base_url: str | None = None
-    openai_model: str = "gpt-realtime"
+    openai_model: str = Field("gpt-realtime-2.1", description="a Realtime model (docs/engines/openai.md)")
     openai_voice: str = "alloy"
+    openai_transcription_model: str = Field(
+        "gpt-live-transcribe", description="transcribes the user's side of the conversation for the client"
+    )
     openai_base_url: str | None = None
 
 

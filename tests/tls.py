@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import ssl
 import tempfile
 from pathlib import Path
 
@@ -37,11 +36,3 @@ def throwaway_certificate(prefix: str = "presence-tls-") -> tuple[Path, Path]:
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return folder / "cert.pem", folder / "key.pem"
-
-
-def self_signed_tls(prefix: str = "presence-tls-") -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    """(server context, client context that trusts only it) for 127.0.0.1."""
-    cert, key = throwaway_certificate(prefix)
-    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server.load_cert_chain(cert, key)
-    return server, ssl.create_default_context(cafile=str(cert))

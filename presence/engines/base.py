@@ -223,6 +223,11 @@ class Engine(abc.ABC):
         """Load shared resources (models); called once before the first session."""
         return None
 
+    async def check(self) -> None:
+        """Ask the service, once at ``presence serve`` start-up, whether the configuration can
+        work (e.g. that the model exists); raise ``EngineUnavailable`` with the reason if not."""
+        return None
+
     @abc.abstractmethod
     async def open_session(self, options: SessionOptions) -> EngineSession:
         """Open one conversation."""

@@ -1,10 +1,16 @@
-"""What the cloud speech engines share: secrets kept out of logs, backoff, and the pre-roll.
+"""What the cloud speech engines share: secrets kept out of logs, backoff, the pre-roll, and
+telling a refused configuration from a network failure.
 
 API keys live only in the SDK clients. Every message a cloud engine reports is scrubbed with
 ``scrub``, and a logging filter blanks keys out of the client libraries' own output (their
 DEBUG logs print request headers). Reconnection waits follow ``BACKOFF_S``. ``PreRoll`` keeps
 the last fraction of a second before the VAD's speech onset, so the model hears the first
 syllable without presence ever uploading the silence between turns.
+
+A service that refuses the configuration (an unknown model, a refused key, a setup it
+rejects) is not retried: retrying cannot help, and backing off forever would hide the cause
+behind ``engine_unavailable`` on every turn. The session fails at once with one
+``engine_misconfigured`` error event that names the model and quotes the service.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import itertools
+import json
 import logging
 from collections import deque
 from collections.abc import AsyncIterator
@@ -19,10 +27,14 @@ from typing import Any, Final
 
 import numpy as np
 
+from presence.engines import EngineUnavailable
 from presence.engines.base import INPUT_SAMPLE_RATE, EngineError, EngineOutput, EngineSession, ReplyEnd, Samples
 
 PRE_ROLL_S: Final = 0.3  # audio kept from before the VAD's speech onset
 BACKOFF_S: Final = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+MISCONFIGURED: Final = "engine_misconfigured"  # the error code of a refused configuration
+#: HTTP statuses of a refused WebSocket handshake that retrying cannot fix.
+REFUSED_STATUSES: Final = frozenset({400, 401, 403, 404})
 #: Loggers of the libraries that carry keys, whose debug output includes request headers.
 CLIENT_LOGGERS: Final = ("websockets.client", "openai", "google_genai", "httpx", "httpcore")
 
@@ -70,6 +82,52 @@ def backoff_s(attempt: int) -> float:
 def describe(exc: BaseException) -> str:
     """A short, secret-free description of a failure, fit for a log line or an error event."""
     return scrub(f"{type(exc).__name__}: {exc}")[:300]
+
+
+class EngineMisconfigured(EngineUnavailable):
+    """The service refused the configuration (model, key or setup); the message quotes it."""
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """``"1.107.2"`` → ``(1, 107, 2)``; a pre-release suffix is ignored (``"2.0.0rc1"`` → ``(2, 0, 0)``)."""
+    parts = []
+    for part in version.split("."):
+        digits = "".join(itertools.takewhile(str.isdigit, part))
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def require_sdk(package: str, minimum: tuple[int, ...], extra: str) -> None:
+    """An SDK older than the engine needs fails later with ``AttributeError``, which would read
+    as a connect failure and be retried forever: refuse it up front, saying what to install."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version(package)
+    except PackageNotFoundError:
+        raise EngineUnavailable(f"the {extra} engine needs {package!r}: pip install 'presence[{extra}]'") from None
+    if version_tuple(installed) < minimum:
+        wanted = ".".join(map(str, minimum))
+        raise EngineUnavailable(
+            f"the {extra} engine needs {package}>={wanted} (installed: {installed}): pip install -U 'presence[{extra}]'"
+        )
+
+
+def refused_handshake(exc: BaseException) -> str | None:
+    """The service's words when it refused the WebSocket handshake for good (bad key, no such
+    model or path), or None for anything a retry may cure (overload, network)."""
+    from websockets.exceptions import InvalidStatus
+
+    if not isinstance(exc, InvalidStatus) or exc.response.status_code not in REFUSED_STATUSES:
+        return None
+    body = exc.response.body.decode("utf-8", "replace").strip() if exc.response.body else ""
+    try:
+        message = str(json.loads(body)["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        message = body
+    return scrub(f"HTTP {exc.response.status_code}: {message}" if message else f"HTTP {exc.response.status_code}")
 
 
 def purge_turn(queue: asyncio.Queue[EngineOutput | None], turn_id: int) -> None:
@@ -122,6 +180,7 @@ class CloudSession(EngineSession):
         self._runner: asyncio.Task[None] | None = None
         self._dropped: set[int] = set()  # turns interrupted: anything more for them is stale
         self.connect_failures = 0
+        self.config_error: str | None = None  # set when the service refused the configuration
 
     @abc.abstractmethod
     async def _run(self) -> None:
@@ -159,6 +218,19 @@ class CloudSession(EngineSession):
         """The user barged in on ``turn_id``: nothing more of it may surface, queued or not."""
         self._dropped.add(turn_id)
         purge_turn(self._outputs, turn_id)
+
+    async def _misconfigured(self, message: str) -> None:
+        """The service refused the configuration: fail the session once, with its words; no retry."""
+        self.config_error = scrub(message)
+        logging.getLogger(type(self).__module__).error("%s", self.config_error)
+        await self._emit(EngineError(self.config_error, None, fatal=True, code=MISCONFIGURED))
+
+    async def _fail_unreachable(self, turn_id: int, service: str) -> None:
+        """A turn confirmed while there is no connection ends at once, saying why."""
+        if self.config_error is not None:
+            await self._fail_turn(turn_id, MISCONFIGURED, self.config_error)
+        else:
+            await self._fail_turn(turn_id, "engine_unavailable", f"{service} is not reachable")
 
     async def _fail_turn(self, turn_id: int, code: str, message: str) -> None:
         await self._emit(EngineError(scrub(message), turn_id, code=code))

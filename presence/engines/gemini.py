@@ -20,10 +20,19 @@ much of its reply was heard, so its context keeps the whole generated reply; the
 record of what the user heard is still exact. Tool calls are out of scope: each is answered
 with an error result so the conversation goes on.
 
+Long conversations: context window compression is on (without it an audio session ends
+after about 15 minutes), and the conversation moves across connections (each lasts about 10
+minutes) with the latest session resumption handle. A ``goAway`` announces the end of a
+connection: the reply in flight finishes on it, and the engine moves as soon as no reply is
+pending. The audio of the user's current turn is kept, so a turn under way when a
+connection ends is replayed whole on the next one.
+
 The connection is made in the background with capped exponential backoff and remade after a
-drop or a ``goAway``, resuming the conversation with the latest session resumption handle.
-While there is no connection, a confirmed turn ends at once with ``engine_unavailable``.
-The API key is only ever in the SDK's request header; every message reported is scrubbed.
+drop. While there is no connection (and no planned move), a confirmed turn ends at once with
+``engine_unavailable``. A refused model, key or setup (close 1007/1008 at setup, HTTP
+401/403/404) fails the session with ``engine_misconfigured`` and is not retried; ``check``
+asks the models endpoint at start-up. The API key is only ever in the SDK's request header;
+every message reported is scrubbed.
 """
 
 from __future__ import annotations
@@ -33,37 +42,21 @@ import contextlib
 import logging
 import os
 import ssl
-from collections import deque
-from typing import Any, Final, Literal
+from typing import Any, Final
 
-import numpy as np
-
-from presence.audio.pcm import float_to_s16le
 from presence.config import Settings
-from presence.engines.base import (
-    INPUT_SAMPLE_RATE,
-    AudioChunk,
-    Engine,
-    InputAudio,
-    Interrupt,
-    ReplyEnd,
-    SessionOptions,
-    Transcript,
-    TurnEvent,
-    TurnEventKind,
-    TurnTaken,
-)
-from presence.engines.cloud import CloudSession, PreRoll, backoff_s, describe, keep_secret
+from presence.engines.base import Engine, SessionOptions
+from presence.engines.cloud import EngineMisconfigured, describe, keep_secret, require_sdk, scrub
+from presence.engines.gemini_session import MODEL_RATE, GeminiLiveSession, TurnMode
+
+__all__ = ["DEFAULT_MODEL", "MODEL_RATE", "GeminiLiveEngine", "GeminiLiveSession", "TurnMode", "create_engine"]
 
 log = logging.getLogger(__name__)
 
-MODEL_RATE: Final = 24_000  # Gemini Live's output PCM rate
-INPUT_MIME: Final = f"audio/pcm;rate={INPUT_SAMPLE_RATE}"
-DEFAULT_MODEL: Final = "gemini-2.5-flash-native-audio-preview-09-2025"
+DEFAULT_MODEL: Final = "gemini-3.8-live"
+#: The oldest SDK with every type and call this engine uses (pyproject.toml pins the same).
+SDK_MINIMUM: Final = ("google-genai", (2, 0))
 DEFAULT_PERSONA: Final = "You are a friendly concierge. Answer in one or two short spoken sentences."
-TOOL_ERROR: Final = {"error": "tools are not available in this conversation"}
-
-TurnMode = Literal["presence", "model"]
 
 
 class GeminiLiveEngine(Engine):
@@ -104,8 +97,8 @@ class GeminiLiveEngine(Engine):
         options: dict[str, Any] = {"api_version": "v1beta"}
         if self.base_url:
             options["base_url"] = self.base_url
-        if self.ssl_context is not None:
-            options["async_client_args"] = {"ssl": self.ssl_context}
+        if self.ssl_context is not None:  # "ssl" for the live socket, "verify" for REST (httpx)
+            options["async_client_args"] = {"ssl": self.ssl_context, "verify": self.ssl_context}
         return genai.Client(api_key=self._api_key, http_options=types.HttpOptions(**options))
 
     def connect_config(self, persona: str, resume_handle: str | None) -> Any:
@@ -123,246 +116,44 @@ class GeminiLiveEngine(Engine):
             output_audio_transcription=types.AudioTranscriptionConfig(),
             realtime_input_config=types.RealtimeInputConfig(automatic_activity_detection=detection),
             session_resumption=types.SessionResumptionConfig(handle=resume_handle),
+            # Without it an audio session ends after about 15 minutes.
+            context_window_compression=types.ContextWindowCompressionConfig(sliding_window=types.SlidingWindow()),
         )
+
+    async def check(self) -> None:
+        """Ask the models endpoint once whether the configured model exists and is a Live model.
+
+        Raises ``EngineMisconfigured`` when the service says no; a service out of reach is
+        only logged (the sessions retry by themselves)."""
+        from google.genai import errors
+
+        client = self.client()
+        try:
+            model = await asyncio.wait_for(client.aio.models.get(model=self.model), self.connect_timeout_s)
+        except errors.ClientError as exc:
+            if exc.code in (400, 401, 403, 404):
+                raise EngineMisconfigured(
+                    f"Gemini model {self.model!r}: the service refused it: {scrub(str(exc.message or exc))}"
+                ) from None
+            log.warning("could not check Gemini model %r: %s", self.model, describe(exc))
+            return
+        except Exception as exc:
+            log.warning("could not check Gemini model %r: %s", self.model, describe(exc))
+            return
+        finally:
+            with contextlib.suppress(Exception):
+                await client.aio.aclose()
+        actions = model.supported_actions or []
+        if actions and "bidiGenerateContent" not in actions:
+            raise EngineMisconfigured(
+                f"Gemini model {self.model!r} exists but is not a Live API model (it does not support "
+                "bidiGenerateContent); choose one from docs/engines/gemini.md"
+            )
 
     async def open_session(self, options: SessionOptions) -> GeminiLiveSession:
         session = GeminiLiveSession(self, options.persona or self.persona)
         session.start()
         return session
-
-
-class GeminiLiveSession(CloudSession):
-    task_name = "gemini-live"
-
-    def __init__(self, engine: GeminiLiveEngine, persona: str) -> None:
-        super().__init__(engine.sessions)
-        self.engine = engine
-        self.persona = persona
-        self._live: Any = None  # the SDK's AsyncSession while connected
-        self._pre_roll = PreRoll()
-        self._activity_open = False  # between activity_start and activity_end (presence turns)
-        self._open_turn: int | None = None  # the user's latest turn, not yet answered
-        self._awaiting: deque[int] = deque()  # turns handed to the model, oldest (being answered) first
-        self._after_interruption = False  # a turnComplete may still close the interrupted generation
-        self._user_text = ""
-        self._agent_text = ""
-        self.resume_handle: str | None = None
-        self.reconnects = 0
-
-    # -- inputs --------------------------------------------------------------------------------
-
-    async def push_audio(self, audio: InputAudio) -> None:
-        if self.engine.turns == "model" or self._activity_open:
-            await self._send_audio(audio.samples)
-        else:
-            self._pre_roll.push(audio.samples)
-
-    async def turn_event(self, event: TurnEvent) -> None:
-        match event.kind:
-            case TurnEventKind.USER_STARTED:
-                self._open_turn = event.turn_id
-                if self.engine.turns == "presence":
-                    await self._start_activity()
-            case TurnEventKind.TURN_CONFIRMED:
-                if not self._connected.is_set():
-                    self._activity_open = False
-                    await self._fail_turn(event.turn_id, "engine_unavailable", "Gemini Live is not reachable")
-                    return
-                if self.engine.turns == "presence":
-                    self._activity_open = False
-                    self._hand_over(event.turn_id)
-                    await self._send(activity_end=True)
-                # model turns: the model decides; it has answered already or will (the session's
-                # reply watchdog ends the turn if it never does)
-            case TurnEventKind.USER_PAUSED | TurnEventKind.TURN_ABANDONED:
-                pass  # no speculation: an ended activity cannot be taken back
-
-    async def interrupt(self, interrupt: Interrupt) -> None:
-        self._forget(interrupt.turn_id)
-        if self._awaiting and self._awaiting[0] == interrupt.turn_id and self.engine.turns == "presence":
-            await self._start_activity()  # a new activity is what interrupts the model
-
-    # -- talking to the model ------------------------------------------------------------------
-
-    def _hand_over(self, turn_id: int) -> None:
-        if turn_id not in self._awaiting:
-            self._awaiting.append(turn_id)
-        if self._open_turn == turn_id:
-            self._open_turn = None
-
-    async def _start_activity(self) -> None:
-        if self._activity_open:
-            return
-        self._activity_open = True
-        await self._send(activity_start=True)
-        await self._send_audio(self._pre_roll.take())
-
-    async def _send_audio(self, samples: np.ndarray) -> None:
-        if len(samples) and self._connected.is_set():
-            await self._send(audio=float_to_s16le(samples))
-
-    async def _send(self, audio: bytes | None = None, activity_start: bool = False, activity_end: bool = False) -> None:
-        from google.genai import types
-
-        live = self._live
-        if live is None:
-            return
-        try:
-            if audio is not None:
-                await live.send_realtime_input(audio=types.Blob(data=audio, mime_type=INPUT_MIME))
-            elif activity_start:
-                await live.send_realtime_input(activity_start=types.ActivityStart())
-            elif activity_end:
-                await live.send_realtime_input(activity_end=types.ActivityEnd())
-        except Exception as exc:  # a dead socket: the receive loop notices and reconnects
-            log.debug("send failed: %s", describe(exc))
-
-    async def _run(self) -> None:
-        """Connect, receive until the socket drops; again, with backoff (none after a goAway)."""
-        attempt = 0
-        while not self._closed:
-            try:
-                async with contextlib.AsyncExitStack() as stack:
-                    manager = self.engine.client().aio.live.connect(
-                        model=self.engine.model, config=self.engine.connect_config(self.persona, self.resume_handle)
-                    )
-                    try:
-                        live = await asyncio.wait_for(stack.enter_async_context(manager), self.engine.connect_timeout_s)
-                    except Exception as exc:
-                        self.connect_failures += 1
-                        delay = backoff_s(attempt)
-                        attempt += 1
-                        log.warning("Gemini Live connect failed (%s); retrying in %.2f s", describe(exc), delay)
-                        await asyncio.sleep(delay)
-                        continue
-                    attempt = 0
-                    self._live = live
-                    self._connected.set()
-                    if self._activity_open:  # a turn was under way when the connection dropped
-                        self._activity_open = False
-                        await self._start_activity()
-                    reason = await self._receive(live)
-            except Exception as exc:  # closing the SDK's socket failed: it is gone anyway
-                reason = f"the connection failed: {describe(exc)}"
-            self._live = None
-            self._connected.clear()
-            self.reconnects += 1
-            log.warning("Gemini Live: %s; reconnecting", reason)
-            await self._abandon_replies(reason)
-
-    async def _receive(self, live: Any) -> str:
-        try:
-            while True:
-                async for message in live.receive():
-                    if await self._on_message(message):
-                        return "the service is going away"
-        except Exception as exc:
-            return f"the connection failed: {describe(exc)}"
-
-    # -- what the model says -------------------------------------------------------------------
-
-    async def _on_message(self, message: Any) -> bool:
-        """Map one server message to outputs; True when the service asked us to go away."""
-        update = message.session_resumption_update
-        if update is not None and update.resumable and update.new_handle:
-            self.resume_handle = update.new_handle
-        if message.tool_call is not None:
-            await self._refuse_tools(message.tool_call)
-        content = message.server_content
-        if content is not None:
-            await self._on_content(content)
-        return message.go_away is not None
-
-    async def _on_content(self, content: Any) -> None:
-        if content.interrupted:
-            await self._interrupted()
-            return
-        speaks = content.model_turn is not None or content.output_transcription is not None
-        if content.input_transcription is not None or speaks:
-            turn = await self._answering()
-            if turn is None:
-                return
-            if speaks:
-                self._after_interruption = False
-            if content.input_transcription is not None and content.input_transcription.text:
-                self._user_text += content.input_transcription.text
-                await self._emit(Transcript("user", self._user_text.strip(), False, turn))
-            if content.model_turn is not None:
-                for part in content.model_turn.parts or ():
-                    blob = part.inline_data
-                    if blob is not None and blob.data and (blob.mime_type or "").startswith("audio/pcm"):
-                        pcm = np.frombuffer(blob.data, dtype="<i2")
-                        samples = (pcm.astype(np.float32) / 32768.0).astype(np.float32)
-                        await self._emit(AudioChunk(turn, samples, MODEL_RATE))
-            if content.output_transcription is not None and content.output_transcription.text:
-                self._agent_text += content.output_transcription.text
-                await self._emit(Transcript("agent", self._agent_text.strip(), False, turn))
-        if content.turn_complete:
-            await self._turn_complete()
-
-    async def _answering(self) -> int | None:
-        """The turn the model's output belongs to, or None when it is stale.
-
-        In model-driven turns the first output after the user spoke is the model taking the
-        turn: the session hears of it before the first audio. Output with no user turn to
-        answer (the model answered noise presence never took for speech) is dropped."""
-        if not self._awaiting and self.engine.turns == "model" and self._open_turn is not None:
-            turn = self._open_turn
-            self._hand_over(turn)
-            await self._emit(TurnTaken(turn))
-        if not self._awaiting:
-            return None
-        turn = self._awaiting[0]
-        return None if turn in self._dropped else turn
-
-    async def _turn_complete(self) -> None:
-        if not self._awaiting or self._after_interruption:
-            self._after_interruption = False
-            return  # the end of a generation already cut short
-        turn = self._awaiting.popleft()
-        user, agent = self._user_text.strip(), self._agent_text.strip()
-        self._user_text = self._agent_text = ""
-        if turn in self._dropped:
-            return
-        if user:
-            await self._emit(Transcript("user", user, True, turn))
-        await self._emit(Transcript("agent", agent, True, turn))
-        await self._emit(ReplyEnd(turn, "done"))
-
-    async def _interrupted(self) -> None:
-        """The generation was cut (by our activity_start, or the model heard the user)."""
-        if not self._awaiting:
-            return
-        turn = self._awaiting.popleft()
-        self._user_text = self._agent_text = ""
-        self._after_interruption = True
-        if turn not in self._dropped:
-            self._dropped.add(turn)
-            await self._emit(ReplyEnd(turn, "interrupted"))
-
-    async def _refuse_tools(self, tool_call: Any) -> None:
-        """Tools are out of scope: answer every call with an error so the model can go on."""
-        from google.genai import types
-
-        live = self._live
-        calls = tool_call.function_calls or []
-        if live is None or not calls:
-            return
-        responses = [types.FunctionResponse(id=c.id, name=c.name, response=TOOL_ERROR) for c in calls]
-        try:
-            await live.send_tool_response(function_responses=responses)
-        except Exception as exc:
-            log.debug("tool response failed: %s", describe(exc))
-
-    async def _abandon_replies(self, reason: str) -> None:
-        """The socket dropped: every turn still waiting for words ends now, with an error."""
-        turns = list(self._awaiting)
-        self._awaiting.clear()
-        self._user_text = self._agent_text = ""
-        self._after_interruption = False
-        for turn in turns:
-            if turn not in self._dropped:
-                await self._fail_turn(turn, "engine_disconnected", f"Gemini Live: {reason}")
 
 
 def create_engine(settings: Settings) -> GeminiLiveEngine:
@@ -371,10 +162,7 @@ def create_engine(settings: Settings) -> GeminiLiveEngine:
     key = os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY") or ""
     if not key:
         raise EngineUnavailable("the gemini engine needs an API key: set GEMINI_API_KEY (or GOOGLE_API_KEY)")
-    try:
-        import google.genai  # noqa: F401
-    except ModuleNotFoundError as exc:
-        raise EngineUnavailable("the gemini engine needs 'google-genai': pip install 'presence[gemini]'") from exc
+    require_sdk(*SDK_MINIMUM, "gemini")
     return GeminiLiveEngine(
         key,
         model=settings.gemini_model,

@@ -5,7 +5,9 @@ speech. presence's own VAD and turn machine drive it: the model's turn detection
 audio is streamed from the start of each user turn (with a short pre-roll), and the turn is
 committed with ``response.create`` the moment presence confirms it. A barge-in cancels the
 response and truncates the assistant's item at the position the user actually heard, so
-the model's memory of the conversation matches the user's.
+the model's memory of the conversation matches the user's. Only a response still being
+generated is cancelled (generation usually outruns playback); when ``response.done`` crosses
+the cancel on the wire, the service's ``response_cancel_not_active`` is expected and ignored.
 
 Speculation is not used: a committed user item cannot be taken back cheaply, so the reply
 starts at confirmation (see docs/engines/openai.md). Tool calls are out of scope: each is
@@ -13,8 +15,11 @@ answered with an error result so the conversation goes on.
 
 The connection is made in the background with capped exponential backoff and remade after a
 drop (the server-side conversation is then new). While there is no connection, a confirmed
-turn ends at once with an ``engine_unavailable`` error, never a hang. The API key is only
-ever in the SDK's Authorization header: every message this module reports is scrubbed of it.
+turn ends at once with an ``engine_unavailable`` error, never a hang. A refused key (HTTP
+401/403 at the handshake), an unknown model or a rejected ``session.update`` (an ``error``
+before ``session.updated``) fails the session with ``engine_misconfigured`` and is not
+retried; ``check`` asks the models endpoint at start-up. The API key is only ever in the
+SDK's Authorization header: every message this module reports is scrubbed of it.
 """
 
 from __future__ import annotations
@@ -44,13 +49,32 @@ from presence.engines.base import (
     TurnEvent,
     TurnEventKind,
 )
-from presence.engines.cloud import CloudSession, PreRoll, backoff_s, describe, keep_secret, scrub
+from presence.engines.cloud import (
+    CloudSession,
+    EngineMisconfigured,
+    PreRoll,
+    backoff_s,
+    describe,
+    keep_secret,
+    refused_handshake,
+    require_sdk,
+    scrub,
+)
 
 log = logging.getLogger(__name__)
 
 MODEL_RATE: Final = 24_000  # the Realtime API's PCM16 rate, both ways
+#: The oldest SDK with every type and call this engine uses (pyproject.toml pins the same).
+SDK_MINIMUM: Final = ("openai", (1, 107))
 DEFAULT_PERSONA: Final = "You are a friendly concierge. Answer in one or two short spoken sentences."
 TOOL_ERROR: Final = '{"error": "tools are not available in this conversation"}'
+DEFAULT_MODEL: Final = "gpt-realtime-2.1"
+DEFAULT_TRANSCRIPTION_MODEL: Final = "gpt-live-transcribe"
+CANCEL_NOT_ACTIVE: Final = "response_cancel_not_active"  # the cancel crossed response.done
+
+
+class SetupRefused(Exception):
+    """The service answered the session's configuration with an error: no retry can help."""
 
 
 class OpenAIRealtimeEngine(Engine):
@@ -61,11 +85,12 @@ class OpenAIRealtimeEngine(Engine):
     def __init__(
         self,
         api_key: str,
-        model: str = "gpt-realtime",
+        model: str = DEFAULT_MODEL,
         voice: str = "alloy",
         persona: str | None = None,
         base_url: str | None = None,
         connect_timeout_s: float = 10.0,
+        transcription_model: str = DEFAULT_TRANSCRIPTION_MODEL,
     ) -> None:
         if not api_key:
             raise ValueError("the OpenAI Realtime engine needs an API key (OPENAI_API_KEY)")
@@ -76,12 +101,32 @@ class OpenAIRealtimeEngine(Engine):
         self.persona = persona or DEFAULT_PERSONA
         self.base_url = base_url
         self.connect_timeout_s = connect_timeout_s
+        self.transcription_model = transcription_model
         self.sessions: list[OpenAIRealtimeSession] = []
 
     def client(self) -> Any:
         from openai import AsyncOpenAI
 
         return AsyncOpenAI(api_key=self._api_key, base_url=self.base_url, max_retries=0)
+
+    async def check(self) -> None:
+        """Ask the models endpoint once whether the configured model exists for this key.
+
+        Raises ``EngineMisconfigured`` when the service says no; a service out of reach is
+        only logged (the sessions retry by themselves)."""
+        import openai
+
+        client = self.client()
+        try:
+            await asyncio.wait_for(client.models.retrieve(self.model), self.connect_timeout_s)
+        except (openai.NotFoundError, openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+            raise EngineMisconfigured(
+                f"OpenAI model {self.model!r}: the service refused it: {scrub(str(exc.message))}"
+            ) from None
+        except Exception as exc:
+            log.warning("could not check OpenAI model %r: %s", self.model, describe(exc))
+        finally:
+            await client.close()
 
     async def open_session(self, options: SessionOptions) -> OpenAIRealtimeSession:
         session = OpenAIRealtimeSession(self, options.persona or self.persona)
@@ -103,6 +148,8 @@ class OpenAIRealtimeSession(CloudSession):
         self._turn_of_commit: deque[int] = deque()  # turns committed, awaiting their transcript
         self._pending_turns: deque[int] = deque()  # turns asked to respond, awaiting response.created
         self._turn_of_response: dict[str, int] = {}
+        self._generating: set[str] = set()  # responses created and not yet done
+        self._finished: tuple[int, str] | None = None  # (turn, audio item) of the last reply done
         self._reply_turn: int | None = None  # the turn whose response is in progress
         self._reply_item: str | None = None  # its assistant audio item (what a truncation names)
         self._reply_samples = 0  # model-rate samples of it sent to the session so far
@@ -118,7 +165,9 @@ class OpenAIRealtimeSession(CloudSession):
 
     async def turn_event(self, event: TurnEvent) -> None:
         match event.kind:
-            case TurnEventKind.USER_STARTED:
+            case TurnEventKind.USER_STARTED | TurnEventKind.TURN_RESUMED:
+                # Resumed after an early release: the interrupt stopped the response; the rest
+                # of the turn streams into a new input item.
                 if not self._streaming:
                     self._streaming = True
                     await self._append(self._pre_roll.take())
@@ -130,11 +179,16 @@ class OpenAIRealtimeSession(CloudSession):
 
     async def interrupt(self, interrupt: Interrupt) -> None:
         self._forget(interrupt.turn_id)
-        if self._reply_turn != interrupt.turn_id:
+        if self._reply_turn == interrupt.turn_id:
+            item = self._reply_item
+            self._end_reply_tracking()
+        elif self._finished is not None and self._finished[0] == interrupt.turn_id:
+            item = self._finished[1]  # generated in full, still playing: truncate, nothing to cancel
+        else:
             return
-        item, heard_ms = self._reply_item, interrupt.heard_samples * 1000 // MODEL_RATE
-        self._end_reply_tracking()
-        await self._send({"type": "response.cancel"})
+        heard_ms = interrupt.heard_samples * 1000 // MODEL_RATE
+        if any(self._turn_of_response.get(r) == interrupt.turn_id for r in self._generating):
+            await self._send({"type": "response.cancel"})  # a finished response cannot be cancelled
         if item is not None:
             # The model forgets what the user never heard.
             await self._send(
@@ -152,7 +206,7 @@ class OpenAIRealtimeSession(CloudSession):
 
     async def _respond(self, turn_id: int) -> None:
         if not self._connected.is_set():
-            await self._fail_turn(turn_id, "engine_unavailable", "the OpenAI Realtime service is not reachable")
+            await self._fail_unreachable(turn_id, "the OpenAI Realtime service")
             return
         tail = float_to_s16le(self._resampler.flush())
         self._resampler = StreamResampler(INPUT_SAMPLE_RATE, MODEL_RATE)
@@ -179,6 +233,12 @@ class OpenAIRealtimeSession(CloudSession):
             try:
                 await self._connect()
             except Exception as exc:
+                refusal = str(exc) if isinstance(exc, SetupRefused) else refused_handshake(exc)
+                if refusal is not None:
+                    await self._disconnect()
+                    await self._misconfigured(f"OpenAI Realtime refused model {self.engine.model!r}: {refusal}")
+                    return
+                await self._disconnect()
                 self.connect_failures += 1
                 delay = backoff_s(attempt)
                 attempt += 1
@@ -197,29 +257,45 @@ class OpenAIRealtimeSession(CloudSession):
             await self._abandon_replies(reason)
 
     async def _connect(self) -> None:
+        """Open the socket, configure the session and wait until the service accepts it."""
         manager = self.engine.client().realtime.connect(model=self.engine.model)
         connection = await asyncio.wait_for(manager.enter(), self.engine.connect_timeout_s)
         self._connection = connection
-        await connection.send(
-            {
-                "type": "session.update",
-                "session": {
-                    "type": "realtime",
-                    "model": self.engine.model,
-                    "instructions": self.persona,
-                    "output_modalities": ["audio"],
-                    "audio": {
-                        "input": {
-                            "format": {"type": "audio/pcm", "rate": MODEL_RATE},
-                            "transcription": {"model": "gpt-4o-mini-transcribe"},
-                            "turn_detection": None,  # presence decides when the user is done
-                        },
-                        "output": {"format": {"type": "audio/pcm", "rate": MODEL_RATE}, "voice": self.engine.voice},
+        update = {
+            "type": "session.update",
+            "session": {
+                "type": "realtime",
+                "model": self.engine.model,
+                "instructions": self.persona,
+                "output_modalities": ["audio"],
+                "audio": {
+                    "input": {
+                        "format": {"type": "audio/pcm", "rate": MODEL_RATE},
+                        "transcription": {"model": self.engine.transcription_model},
+                        "turn_detection": None,  # presence decides when the user is done
                     },
+                    "output": {"format": {"type": "audio/pcm", "rate": MODEL_RATE}, "voice": self.engine.voice},
                 },
-            }
-        )
+            },
+        }
+        try:
+            await connection.send(update)
+        except Exception as exc:  # closed already: the service may have said why just before
+            log.debug("session.update not sent: %s", describe(exc))
+        await asyncio.wait_for(self._accepted(connection), self.engine.connect_timeout_s)
         self._connected.set()
+
+    @staticmethod
+    async def _accepted(connection: Any) -> None:
+        """Wait for ``session.updated``; an ``error`` before it means the setup was refused."""
+        while True:
+            event = await connection.recv()
+            kind = getattr(event, "type", "")
+            if kind == "session.updated":
+                return
+            if kind == "error":
+                error = event.error
+                raise SetupRefused(scrub(f"{getattr(error, 'code', None) or error.type}: {error.message}"))
 
     async def _disconnect(self) -> None:
         self._connected.clear()
@@ -233,6 +309,7 @@ class OpenAIRealtimeSession(CloudSession):
     async def _on_event(self, event: Any) -> None:
         kind = getattr(event, "type", "")
         if kind == "response.created":
+            self._generating.add(event.response.id)
             turn = self._pending_turns.popleft() if self._pending_turns else self._reply_turn
             if turn is not None:
                 self._turn_of_response[event.response.id] = turn
@@ -285,12 +362,15 @@ class OpenAIRealtimeSession(CloudSession):
             await self._send({"type": "response.create"})
 
     async def _response_done(self, response: Any) -> None:
+        self._generating.discard(getattr(response, "id", "") or "")
         turn = self._turn_of_response.pop(getattr(response, "id", "") or "", None)
         if turn is None or turn in self._dropped:
             return
         if self._pending_turns and self._pending_turns[0] == turn:
             return  # a tool call was refused: the turn's real reply is on its way
         status = getattr(response, "status", "completed")
+        if self._reply_turn == turn and self._reply_item is not None:
+            self._finished = (turn, self._reply_item)
         self._end_reply_tracking()
         if status == "failed":
             await self._fail_turn(turn, "engine_error", "the OpenAI Realtime response failed")
@@ -298,7 +378,11 @@ class OpenAIRealtimeSession(CloudSession):
         await self._emit(ReplyEnd(turn, "done"))
 
     async def _on_error(self, error: Any) -> None:
-        """An error mid-reply ends that turn (its response is abandoned); otherwise it is shown."""
+        """An error mid-reply ends that turn (its response is abandoned); otherwise it is shown.
+        A cancel that crossed ``response.done`` is not an error worth a word."""
+        if getattr(error, "code", None) == CANCEL_NOT_ACTIVE:
+            log.debug("OpenAI Realtime: the cancelled response had already finished")
+            return
         message = scrub(str(getattr(error, "message", "") or error))
         log.warning("OpenAI Realtime error: %s", message)
         turn = self._reply_turn if self._reply_turn is not None else (self._pending_turns or [None])[0]
@@ -317,6 +401,8 @@ class OpenAIRealtimeSession(CloudSession):
         self._pending_turns.clear()
         self._turn_of_commit.clear()
         self._turn_of_response.clear()
+        self._generating.clear()
+        self._finished = None  # its item belonged to the conversation that just ended
         self._end_reply_tracking()
         for turn in sorted(turns - self._dropped):
             await self._fail_turn(turn, "engine_disconnected", f"OpenAI Realtime: {reason}")
@@ -331,14 +417,12 @@ def create_engine(settings: Settings) -> OpenAIRealtimeEngine:
     key = os.environ.get("OPENAI_API_KEY", "")
     if not key:
         raise EngineUnavailable("the openai engine needs an API key: set OPENAI_API_KEY")
-    try:
-        import openai  # noqa: F401
-    except ModuleNotFoundError as exc:
-        raise EngineUnavailable("the openai engine needs the 'openai' package: pip install 'presence[openai]'") from exc
+    require_sdk(*SDK_MINIMUM, "openai")
     return OpenAIRealtimeEngine(
         key,
         model=settings.openai_model,
         voice=settings.openai_voice,
         persona=settings.persona,
         base_url=settings.openai_base_url,
+        transcription_model=settings.openai_transcription_model,
     )

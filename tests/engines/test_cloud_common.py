@@ -1,4 +1,4 @@
-"""What the cloud engines share: the pre-roll, purging an interrupted reply, secrets."""
+"""What the cloud engines share: the pre-roll, purging an interrupted reply, secrets, refusals."""
 
 from __future__ import annotations
 
@@ -7,9 +7,22 @@ import logging
 
 import numpy as np
 import pytest
+from websockets.datastructures import Headers
+from websockets.exceptions import InvalidStatus
+from websockets.http11 import Response
 
+from presence.engines import EngineUnavailable
 from presence.engines.base import AudioChunk, EngineError, EngineOutput, ReplyEnd
-from presence.engines.cloud import PreRoll, backoff_s, keep_secret, purge_turn, scrub
+from presence.engines.cloud import (
+    PreRoll,
+    backoff_s,
+    keep_secret,
+    purge_turn,
+    refused_handshake,
+    require_sdk,
+    scrub,
+    version_tuple,
+)
 
 
 def test_the_pre_roll_hands_over_at_least_its_length_of_the_latest_audio_in_order() -> None:
@@ -49,3 +62,27 @@ def test_a_kept_secret_is_blanked_from_client_library_logs_and_messages(caplog: 
     logging.getLogger("httpx").debug("headers: %s", {"Authorization": "Bearer sk-unit-test-secret"})
     assert "sk-unit-test-secret" not in caplog.text and "Bearer ***" in caplog.text
     assert scrub("key=sk-unit-test-secret;") == "key=***;"
+
+
+def _refused(status: int, body: bytes) -> InvalidStatus:
+    return InvalidStatus(Response(status, "", Headers([("Content-Type", "application/json")]), body))
+
+
+def test_a_handshake_refused_for_good_is_told_apart_from_one_worth_a_retry() -> None:
+    body = b'{"error": {"message": "Incorrect API key provided.", "code": "invalid_api_key"}}'
+    assert refused_handshake(_refused(401, body)) == "HTTP 401: Incorrect API key provided."
+    assert refused_handshake(_refused(404, b"no such endpoint\n")) == "HTTP 404: no such endpoint"
+    assert refused_handshake(_refused(403, b"")) == "HTTP 403"
+    assert refused_handshake(_refused(503, b"overloaded")) is None, "overload: back off and retry"
+    assert refused_handshake(_refused(429, b"slow down")) is None
+    assert refused_handshake(ConnectionRefusedError()) is None
+
+
+def test_sdk_versions_compare_as_numbers_and_an_old_sdk_is_refused_up_front() -> None:
+    assert version_tuple("1.107.2") == (1, 107, 2) and version_tuple("2.0.0rc1") == (2, 0, 0)
+    assert version_tuple("1.99.9") < (1, 107) <= version_tuple("1.107.0") < version_tuple("3.57.0")
+    require_sdk("openai", (1, 107), "openai")  # the installed one is new enough
+    with pytest.raises(EngineUnavailable, match=r"openai>=999\.0 \(installed: "):
+        require_sdk("openai", (999, 0), "openai")
+    with pytest.raises(EngineUnavailable, match="pip install 'presence\\[gemini\\]'"):
+        require_sdk("no-such-sdk-for-presence", (1,), "gemini")

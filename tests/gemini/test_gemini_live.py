@@ -44,7 +44,7 @@ async def fake() -> AsyncIterator[FakeGeminiLive]:
 def engine_for(fake: FakeGeminiLive, turns: TurnMode = "presence", silence_ms: int | None = None) -> GeminiLiveEngine:
     return GeminiLiveEngine(
         KEY,
-        model="gemini-live-test",
+        model="gemini-3.8-live",
         voice="Kore",
         persona="Be brief.",
         turns=turns,
@@ -83,7 +83,7 @@ async def test_the_setup_names_the_model_voice_persona_and_turns_off_the_models_
     session = await connected(engine_for(fake))
     await session.close()
     setup = fake.recorded.setups[0]
-    assert setup["model"] == "models/gemini-live-test"
+    assert setup["model"] == "models/gemini-3.8-live"
     generation = _get(setup, "generation_config")
     assert _get(generation, "response_modalities") == ["AUDIO"]
     voice = _get(_get(_get(generation, "speech_config"), "voice_config"), "prebuilt_voice_config")

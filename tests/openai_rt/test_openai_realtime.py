@@ -39,7 +39,9 @@ async def fake() -> AsyncIterator[FakeRealtimeServer]:
 
 
 def engine_for(fake: FakeRealtimeServer) -> OpenAIRealtimeEngine:
-    return OpenAIRealtimeEngine(KEY, model="gpt-realtime", voice="marin", persona="Be brief.", base_url=fake.base_url)
+    return OpenAIRealtimeEngine(
+        KEY, model="gpt-realtime-2.1", voice="marin", persona="Be brief.", base_url=fake.base_url
+    )
 
 
 async def connected(engine: OpenAIRealtimeEngine) -> OpenAIRealtimeSession:
