@@ -52,7 +52,8 @@ export class SessionConnection {
     try {
       token = await sessionToken(this.token);
     } catch (err) {
-      this.h.onStatus({ state: "error", message: String(err.message ?? err) });
+      // The server is out of reach (or refused): the same as a lost connection, retried.
+      if (!this.closedByUser) this.#retryLater(`could not get a session token (${err.message ?? err})`);
       return;
     }
     const ws = new WebSocket(withToken(this.url, token));
@@ -129,6 +130,10 @@ export class SessionConnection {
       this.h.onStatus({ state: "closed", message: `session closed — ${reason}` });
       return;
     }
+    this.#retryLater(reason);
+  }
+
+  #retryLater(reason) {
     const delay = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
     this.attempt += 1;
     this.h.onStatus({ state: "reconnecting", message: `${reason}; reconnecting in ${(delay / 1000).toFixed(1)} s…`, delayMs: delay });
