@@ -1,0 +1,271 @@
+"""Streaming Viterbi over the acoustic model's phone HMMs: a free phone loop, and the reply's text.
+
+Why: the acoustic model's frame posteriors (``AudioAnimator``) guess each 10 ms alone; a
+decoder that may look ahead picks phone *sequences* with plausible durations, and when the
+words of the reply are known it only has to find where each of their phones lies (forced
+alignment), which is far easier than recognising them.
+
+The search space is a list of *units*, three left-to-right HMM states each (the model's
+context-independent senones; the middle state may be skipped, so a phone lasts at least
+20 ms):
+
+- **loop units**, one per model phone: a free phone loop (``insertion_penalty`` per phone).
+  Alone, they are the audio-only decoder.
+- **text units**, appended as the reply's words arrive: the words' phones in order, with an
+  optional pause between words. A path may leave the text for the loop (``lost_penalty``:
+  the transcript is wrong, or has not arrived yet) and come back at the start of a word at
+  most ``resync_words`` ahead of where it left (``resync_penalty``): a dropped, changed or
+  late word costs a stretch of loop, not the rest of the alignment.
+
+Everything is in natural-log units with the acoustic log-likelihoods multiplied by
+``scale``. Pure and synchronous: frames of state log-likelihoods in, unit paths out; the
+caller decides how far behind the newest frame it reads the path (its look-ahead).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+Matrix = npt.NDArray[np.float64]
+Ints = npt.NDArray[np.int64]
+
+_NONE: Final = -1
+_STAY: Final = -1  # state-0 back-pointer: stayed in the unit
+_START: Final = -2  # state-0 back-pointer: entered at the reply's first frame
+
+
+@dataclass(frozen=True, slots=True)
+class DecoderConfig:
+    """Search parameters (chosen on eSpeak speech, never on the evaluation data)."""
+
+    scale: float = 0.3  # acoustic scale of the loop
+    text_scale: float = 0.1  # of the text: flatter, so durations weigh more in the alignment
+    loop_frame_penalty: float = 1.0  # per frame in the loop while the text is known
+    stay: float = float(np.log(0.6))  # self-loop of a state
+    advance: float = float(np.log(0.4))
+    skip: float = float(np.log(0.1))  # state 0 → state 2
+    insertion_penalty: float = 3.0  # loop phone → loop phone
+    lost_penalty: float = 10.0  # text → loop
+    resync_penalty: float = 10.0  # loop → a word start of the text
+    resync_words: int = 4
+    pause_penalty: float = 1.0  # an optional pause between words that is taken
+
+
+@dataclass(frozen=True, slots=True)
+class TextPhone:
+    """One phone of the reply's text: model phone index, and where it sits."""
+
+    phone: int
+    word: int  # index of its word in the reply (pauses take the next word's index)
+    word_start: bool = False  # first phone of its word: a resync may land here
+    optional: bool = False  # a pause between words, which the path may skip
+
+
+class PhoneDecoder:
+    """Viterbi over loop units (``loop_phones``) and text units added by ``extend``."""
+
+    def __init__(self, loop_phones: Ints, silence: int, config: DecoderConfig | None = None) -> None:
+        self.config = config or DecoderConfig()
+        self.silence = silence
+        self._phone = np.asarray(loop_phones, dtype=np.int64).copy()
+        n = len(self._phone)
+        self._text = np.zeros(n, dtype=bool)
+        self._word = np.full(n, _NONE, dtype=np.int64)
+        self._word_start = np.zeros(n, dtype=bool)
+        self._prev = np.full(n, _NONE, dtype=np.int64)  # predecessor text unit
+        self._prev_skip = np.full(n, _NONE, dtype=np.int64)  # over an optional pause
+        self._entry_penalty = np.zeros(n)  # added when entering the unit from its predecessor
+        self._last_text = _NONE
+        self._first_text = _NONE
+        self.progress_word = 0  # word of the newest text unit on the best path read so far
+        self._loglik: list[Matrix] = []  # per frame (phones, 3), scaled
+        self._delta: list[Matrix] = []  # per frame (units, 3)
+        self._back0: list[Ints] = []  # per frame (units,): state-0 source unit, or _STAY
+        self._back12: list[
+            npt.NDArray[np.int8]
+        ] = []  # per frame (units, 2): states 1, 2: 0 stay, 1 from k−1, 2 from k−2
+        self.first_frame = 0  # frame index of the lists' first entries (older ones are forgotten)
+
+    # ---------------------------------------------------------------- the graph
+
+    @property
+    def units(self) -> int:
+        return len(self._phone)
+
+    @property
+    def frames(self) -> int:
+        """Frames decoded so far (frame indices count from the first ``push``)."""
+        return self.first_frame + len(self._delta)
+
+    def unit_phone(self, units: Ints) -> Ints:
+        phones: Ints = self._phone[units]
+        return phones
+
+    def is_text(self, units: Ints) -> npt.NDArray[np.bool_]:
+        text: npt.NDArray[np.bool_] = self._text[units]
+        return text
+
+    def text_units(self) -> int:
+        return int(self._text.sum())
+
+    def extend(self, phones: list[TextPhone], redo_from: int | None = None) -> None:
+        """Append the next phones of the reply's text. Frames from ``redo_from`` on are decoded
+        again with them (the text came late: its audio may already have been decoded)."""
+        if not phones:
+            return
+        first = len(self._phone)
+        count = len(phones)
+        self._phone = np.concatenate([self._phone, [p.phone for p in phones]])
+        self._text = np.concatenate([self._text, np.ones(count, dtype=bool)])
+        self._word = np.concatenate([self._word, [p.word for p in phones]])
+        self._word_start = np.concatenate([self._word_start, [p.word_start for p in phones]])
+        prev = np.full(count, _NONE, dtype=np.int64)
+        prev_skip = np.full(count, _NONE, dtype=np.int64)
+        penalty = np.zeros(count)
+        if self._first_text == _NONE:
+            self._first_text = first
+        last, before_pause = self._last_text, _NONE
+        if last != _NONE and self._phone[last] == self.silence and self._prev[last] != _NONE:
+            before_pause = int(self._prev[last])  # the previous batch ended on an optional pause
+        for i, p in enumerate(phones):
+            prev[i] = last
+            if before_pause != _NONE:
+                prev_skip[i] = before_pause
+            if p.optional:
+                penalty[i] = self.config.pause_penalty
+                before_pause = last
+            else:
+                before_pause = _NONE
+            last = first + i
+        self._last_text = last
+        self._prev = np.concatenate([self._prev, prev])
+        self._prev_skip = np.concatenate([self._prev_skip, prev_skip])
+        self._entry_penalty = np.concatenate([self._entry_penalty, penalty])
+        redo = self.frames if redo_from is None else max(redo_from, self.first_frame)
+        self._redo(redo)
+
+    # ---------------------------------------------------------------- decoding
+
+    def push(self, state_loglik: Matrix) -> None:
+        """Decode frames of unscaled state log-likelihoods (frames, phones, 3)."""
+        c = self.config
+        for frame in np.asarray(state_loglik, dtype=np.float64):
+            loop = frame * c.scale
+            text = frame * c.text_scale
+            scaled = np.stack([loop - loop.max(), text - text.max()])  # (2, phones, 3)
+            self._loglik.append(scaled)
+            self._step(scaled)
+
+    def _redo(self, frame: int) -> None:
+        keep = frame - self.first_frame
+        if keep >= len(self._delta):
+            return
+        self._delta = self._delta[:keep]
+        self._back0 = self._back0[:keep]
+        self._back12 = self._back12[:keep]
+        for scaled in self._loglik[keep:]:
+            self._step(scaled)
+
+    def _step(self, scaled: Matrix) -> None:
+        c = self.config
+        n = len(self._phone)
+        emit = scaled[self._text.astype(np.int64), self._phone]  # (units, 3)
+        if self._last_text != _NONE:
+            emit[~self._text] -= c.loop_frame_penalty
+        if self._delta:
+            d = self._delta[-1]
+            if len(d) < n:  # text units appended since: unreachable until now
+                d = np.vstack([d, np.full((n - len(d), 3), -np.inf)])
+        else:
+            d = np.full((n, 3), -np.inf)
+        exits = np.append(d[:, 2] + c.advance, -np.inf)  # index _NONE (−1) reads −inf
+        loop = ~self._text
+        entry = np.full(n, -np.inf)
+        source = np.full(n, _STAY, dtype=np.int64)
+        if not self._delta:  # the reply starts in silence, or on its first word
+            start = (self._phone == self.silence) & loop
+            if self._first_text != _NONE:
+                start[self._first_text] = True
+                if self._phone[self._first_text] == self.silence and self._first_text + 1 < n:
+                    start[self._first_text + 1] = True  # over a leading pause
+            entry[start] = 0.0
+            source[start] = _START
+        else:
+            loop_exits = np.where(loop, exits[:-1], -np.inf)
+            best_loop = int(np.argmax(loop_exits))
+            from_loop = loop_exits[best_loop]
+            text_exits = np.where(self._text, exits[:-1], -np.inf)
+            best_text = int(np.argmax(text_exits))
+            from_text = text_exits[best_text] - c.lost_penalty
+            # loop units: another loop phone, or the text was lost
+            use_text = from_text > from_loop - c.insertion_penalty
+            entry[loop] = max(from_loop - c.insertion_penalty, from_text)
+            source[loop] = best_text if use_text else best_loop
+            # text units: their predecessor, over a pause, or a resync from the loop
+            follow = exits[self._prev] - self._entry_penalty
+            over = exits[self._prev_skip]
+            candidates = np.stack([follow, over])
+            pick = np.argmax(candidates, axis=0)
+            best = candidates[pick, np.arange(n)]
+            src = np.where(pick == 0, self._prev, self._prev_skip)
+            window = self._word_start & (self._word >= self.progress_word)
+            window &= self._word <= self.progress_word + c.resync_words
+            resync = np.where(window, from_loop - c.resync_penalty, -np.inf)
+            take_resync = resync > best
+            best = np.where(take_resync, resync, best)
+            src = np.where(take_resync, best_loop, src)
+            entry[self._text] = best[self._text]
+            source[self._text] = src[self._text]
+        new = np.empty((n, 3))
+        stay0 = d[:, 0] + c.stay
+        enters = entry > stay0
+        new[:, 0] = np.where(enters, entry, stay0)
+        back0 = np.where(enters, source, _STAY)
+        s1 = np.stack([d[:, 1] + c.stay, d[:, 0] + c.advance])
+        s2 = np.stack([d[:, 2] + c.stay, d[:, 1] + c.advance, d[:, 0] + c.skip])
+        b1, b2 = np.argmax(s1, axis=0), np.argmax(s2, axis=0)
+        new[:, 1] = s1[b1, np.arange(n)]
+        new[:, 2] = s2[b2, np.arange(n)]
+        new += emit
+        self._delta.append(new)
+        self._back0.append(back0)
+        self._back12.append(np.stack([b1, b2], axis=1).astype(np.int8))
+
+    # ---------------------------------------------------------------- reading
+
+    def best_path(self, first: int, last: int | None = None) -> Ints:
+        """Unit per frame for frames ``first..last`` (default: the newest), on the best path
+        ending at ``last``; frames before the first decoded one read as −1."""
+        end = self.frames - 1 if last is None else min(last, self.frames - 1)
+        if end < first or end < self.first_frame:
+            return np.full(max(end - first + 1, 0), _NONE, dtype=np.int64)
+        d = self._delta[end - self.first_frame]
+        flat = int(np.argmax(d))
+        unit, state = divmod(flat, 3)
+        out = np.full(end - first + 1, _NONE, dtype=np.int64)
+        for f in range(end, max(first, self.first_frame) - 1, -1):
+            out[f - first] = unit
+            i = f - self.first_frame
+            if state == 0:
+                src = int(self._back0[i][unit])
+                if src == _START:
+                    break
+                if src != _STAY:
+                    unit, state = src, 2
+            else:
+                state -= int(self._back12[i][unit, state - 1])
+        text = self._text[out[out >= 0]]
+        if text.any():
+            self.progress_word = max(self.progress_word, int(self._word[out[out >= 0][text]].max()))
+        return out
+
+    def forget_before(self, frame: int) -> None:
+        """Drop what frames before ``frame`` hold (no path will be read or redone there)."""
+        drop = min(frame - self.first_frame, len(self._delta) - 1)
+        if drop > 0:
+            del self._delta[:drop], self._back0[:drop], self._back12[:drop], self._loglik[:drop]
+            self.first_frame += drop
