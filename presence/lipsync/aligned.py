@@ -151,7 +151,8 @@ class AlignedAnimator:
         return frames
 
     def report(self) -> dict[str, Any]:
-        """The reply's effective look-ahead (ms per frame: min, median) and text-aligned share."""
+        """The reply's effective look-ahead (ms per frame: min, median), the share of frames
+        whose phone came from the text, and how many of the text's words reached the decoder."""
         if not self.lookaheads_ms:
             return {}
         values = np.array(self.lookaheads_ms)
@@ -159,6 +160,7 @@ class AlignedAnimator:
             "lookahead_ms_min": round(float(values.min()), 1),
             "lookahead_ms_p50": round(float(np.median(values)), 1),
             "text_aligned_share": round(self.text_frames / len(values), 3),
+            "text_words": self._text.words_spoken,
         }
 
     # ---------------------------------------------------------------- internals

@@ -50,7 +50,8 @@ class TranscriptPhones:
     def reset(self) -> None:
         self._text = ""
         self._done = 0  # characters of _text already turned into phones
-        self.words = 0  # words turned into phones so far
+        self.words = 0  # word index of the last phone made (pauses included)
+        self.words_spoken = 0  # words of the text turned into phones
         self.failures = 0
         self._ended = False
 
@@ -102,6 +103,7 @@ class TranscriptPhones:
             if word != current:
                 current = word
                 self.words += 1
+                self.words_spoken += 1
                 phones.append(TextPhone(self.silence, self.words, optional=True))
                 first = True
             else:
