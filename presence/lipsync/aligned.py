@@ -11,8 +11,9 @@ loop. Frames are coarticulated as in ``PhonemeAnimator``: each is a triangular a
 the phone track from 60 ms before it to 40 ms after.
 
 When frames leave: as soon as audio reaches ``max_lookahead_ms`` past them, or, with
-whatever look-ahead there is, when ``poll(now_sample)`` says playback is within
-``guard_ms`` of them; never before their own audio arrived. The first audio frame is never
+whatever look-ahead there is (at least ``min_lookahead_ms``, 30 ms, as the causal
+``AudioAnimator`` always had), when ``poll(now_sample)`` says playback is within
+``guard_ms`` of them. The first audio frame is never
 held: only animation frames wait, and at most until shortly before they play.
 """
 
@@ -38,6 +39,7 @@ from presence.lipsync.transcript import Phonemizer, TranscriptPhones, espeak_pho
 
 MAX_LOOKAHEAD_MS: Final = 250.0
 GUARD_MS: Final = 40.0
+MIN_LOOKAHEAD_MS: Final = 30.0
 SILENT_DB: Final = -70.0
 FUTURE_FRAMES: Final = 3  # sphinx's own delta layout: frame t needs cepstra up to t+3
 ANTICIPATION_FRAMES: Final = 4  # 40 ms
@@ -61,6 +63,7 @@ class AlignedAnimator:
         *,
         max_lookahead_ms: float = MAX_LOOKAHEAD_MS,
         guard_ms: float = GUARD_MS,
+        min_lookahead_ms: float = MIN_LOOKAHEAD_MS,
         use_text: bool = True,
         model: AcousticModel | None = None,
         config: DecoderConfig | None = None,
@@ -74,6 +77,7 @@ class AlignedAnimator:
         self.use_text = use_text
         self.lookahead_samples = round(max_lookahead_ms * sample_rate / 1000)
         self.guard_samples = round(guard_ms * sample_rate / 1000)
+        self.min_lookahead_samples = round(min(min_lookahead_ms, max_lookahead_ms) * sample_rate / 1000)
         self._cepstra = CepstrumStream(sample_rate)
         self._hop = self._cepstra.geometry.hop
         self._window = self._cepstra.geometry.window
@@ -120,11 +124,13 @@ class AlignedAnimator:
         return self._emit(until=end - self.lookahead_samples + 1)
 
     def poll(self, now_sample: int) -> list[VisemeFrame]:
-        """Frames that playback at ``now_sample`` is about to reach, with the look-ahead there is."""
+        """Frames that playback at ``now_sample`` is about to reach, with the look-ahead there
+        is, but never less than ``min_lookahead_ms`` (the causal animator's 30 ms): an engine
+        that delivers at real time gets its frames as late, not later, than before."""
         if self._start is None or self._next_frame is None:
             return []
         end = self._start + self._received
-        return self._emit(until=min(now_sample + self.guard_samples, end))
+        return self._emit(until=min(now_sample + self.guard_samples, end - self.min_lookahead_samples + 1))
 
     def add_text(self, text: str, final: bool) -> None:
         """The reply's text so far (cumulative, as engines send it)."""
