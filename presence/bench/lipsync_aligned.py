@@ -147,7 +147,7 @@ def stream_timed(
         heapq.heappush(queue, (t, 2 * len(starts) + 2, 2, None))
     frames: list[VisemeFrame] = []
     while queue and queue[0][0] <= end_time:
-        now, kind, _, payload = heapq.heappop(queue)
+        now, _, kind, payload = heapq.heappop(queue)
         if kind == 0:
             assert isinstance(payload, int)
             piece = rec.audio[payload : payload + step]

@@ -38,13 +38,16 @@ from presence.lipsync.sphinx_am import (
 from presence.lipsync.transcript import Phonemizer, TranscriptPhones, espeak_phonemize
 
 MAX_LOOKAHEAD_MS: Final = 250.0
-GUARD_MS: Final = 40.0
+GUARD_MS: Final = 40.0  # > the session's 32 ms tick: a frame leaves at least 8 ms before playback reaches it
 MIN_LOOKAHEAD_MS: Final = 30.0
 SILENT_DB: Final = -70.0
 FUTURE_FRAMES: Final = 3  # sphinx's own delta layout: frame t needs cepstra up to t+3
 ANTICIPATION_FRAMES: Final = 4  # 40 ms
 CARRYOVER_FRAMES: Final = 6  # 60 ms
 _SIL: Final = VISEME_INDEX["sil"]
+#: Frames per acoustic-model call: a released reply brings a second of audio at once, and
+#: matrices that large make OpenBLAS start threads that spin against the other sessions.
+BATCH_FRAMES: Final = 8
 
 
 def _kernel() -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
@@ -185,7 +188,13 @@ class AlignedAnimator:
             return
         local = first - self._rows_start
         streams = delta_streams(self._rows, local, last - first + 1, future=FUTURE_FRAMES)
-        self._decoder.push(self.model.state_log_likelihoods(streams))
+        for at in range(0, last - first + 1, BATCH_FRAMES):
+            batch = (
+                streams[0][at : at + BATCH_FRAMES],
+                streams[1][at : at + BATCH_FRAMES],
+                streams[2][at : at + BATCH_FRAMES],
+            )
+            self._decoder.push(self.model.state_log_likelihoods(batch))
         keep_from = max(self._decoder.frames - self._rows_start - 2 * FUTURE_FRAMES - 1, 0)
         self._rows = self._rows[keep_from:]
         self._rows_start += keep_from

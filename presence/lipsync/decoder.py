@@ -36,6 +36,8 @@ Ints = npt.NDArray[np.int64]
 _NONE: Final = -1
 _STAY: Final = -1  # state-0 back-pointer: stayed in the unit
 _START: Final = -2  # state-0 back-pointer: entered at the reply's first frame
+WINDOW_BEHIND_WORDS: Final = 2
+WINDOW_AHEAD_WORDS: Final = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,7 @@ class DecoderConfig:
     resync_penalty: float = 10.0  # loop → a word start of the text
     resync_words: int = 4
     pause_penalty: float = 1.0  # an optional pause between words that is taken
+    deletion_penalty: float = 1e9  # skipping a phone of the text (speakers reduce and drop some)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,11 +76,14 @@ class PhoneDecoder:
         self.silence = silence
         self._phone = np.asarray(loop_phones, dtype=np.int64).copy()
         n = len(self._phone)
+        self._n_loop = n
+        self.silence_unit = int(np.flatnonzero(self._phone == silence)[0])
         self._text = np.zeros(n, dtype=bool)
         self._word = np.full(n, _NONE, dtype=np.int64)
         self._word_start = np.zeros(n, dtype=bool)
         self._prev = np.full(n, _NONE, dtype=np.int64)  # predecessor text unit
         self._prev_skip = np.full(n, _NONE, dtype=np.int64)  # over an optional pause
+        self._prev_del = np.full(n, _NONE, dtype=np.int64)  # over a deleted phone
         self._entry_penalty = np.zeros(n)  # added when entering the unit from its predecessor
         self._last_text = _NONE
         self._first_text = _NONE
@@ -144,6 +150,7 @@ class PhoneDecoder:
         self._last_text = last
         self._prev = np.concatenate([self._prev, prev])
         self._prev_skip = np.concatenate([self._prev_skip, prev_skip])
+        self._prev_del = np.concatenate([self._prev_del, np.where(prev >= 0, self._prev[np.maximum(prev, 0)], _NONE)])
         self._entry_penalty = np.concatenate([self._entry_penalty, penalty])
         redo = self.frames if redo_from is None else max(redo_from, self.first_frame)
         self._redo(redo)
@@ -170,70 +177,112 @@ class PhoneDecoder:
         for scaled in self._loglik[keep:]:
             self._step(scaled)
 
+    def _text_window(self) -> slice:
+        """Text units the search keeps alive: words near the path's progress (the text can be
+        long; a path cannot be far from where it was last read)."""
+        words = self._word[self._n_loop :]
+        lo = int(np.searchsorted(words, self.progress_word - WINDOW_BEHIND_WORDS, side="left"))
+        hi = int(np.searchsorted(words, self.progress_word + WINDOW_AHEAD_WORDS, side="right"))
+        return slice(self._n_loop + lo, self._n_loop + hi)
+
     def _step(self, scaled: Matrix) -> None:
         c = self.config
-        n = len(self._phone)
-        emit = scaled[self._text.astype(np.int64), self._phone]  # (units, 3)
-        if self._last_text != _NONE:
-            emit[~self._text] -= c.loop_frame_penalty
-        if self._delta:
-            d = self._delta[-1]
-            if len(d) < n:  # text units appended since: unreachable until now
-                d = np.vstack([d, np.full((n - len(d), 3), -np.inf)])
-        else:
-            d = np.full((n, 3), -np.inf)
+        n, nl = len(self._phone), self._n_loop
+        d = self._delta[-1] if self._delta else np.full((n, 3), -np.inf)
+        if len(d) < n:  # text units appended since: unreachable until now
+            d = np.vstack([d, np.full((n - len(d), 3), -np.inf)])
+        new = np.full((n, 3), -np.inf)
+        back0 = np.full(n, _STAY, dtype=np.int64)
+        back12 = np.zeros((n, 2), dtype=np.int8)
         exits = np.append(d[:, 2] + c.advance, -np.inf)  # index _NONE (−1) reads −inf
-        loop = ~self._text
-        entry = np.full(n, -np.inf)
-        source = np.full(n, _STAY, dtype=np.int64)
+        text = self._text_window() if self._last_text != _NONE else slice(nl, nl)
+        loop_entry = np.full(nl, -np.inf)
+        loop_source = np.full(nl, _STAY, dtype=np.int64)
+        text_entry = np.full(text.stop - text.start, -np.inf)
+        text_source = np.full(text.stop - text.start, _STAY, dtype=np.int64)
         if not self._delta:  # the reply starts in silence, or on its first word
-            start = (self._phone == self.silence) & loop
-            if self._first_text != _NONE:
-                start[self._first_text] = True
-                if self._phone[self._first_text] == self.silence and self._first_text + 1 < n:
-                    start[self._first_text + 1] = True  # over a leading pause
-            entry[start] = 0.0
-            source[start] = _START
+            loop_entry[self.silence_unit] = 0.0
+            loop_source[self.silence_unit] = _START
+            first = self._first_text
+            if first != _NONE and text.start <= first < text.stop:
+                starts = [first] + ([first + 1] if self._phone[first] == self.silence and first + 1 < n else [])
+                for u in starts:
+                    if u < text.stop:
+                        text_entry[u - text.start] = 0.0
+                        text_source[u - text.start] = _START
         else:
-            loop_exits = np.where(loop, exits[:-1], -np.inf)
-            best_loop = int(np.argmax(loop_exits))
-            from_loop = loop_exits[best_loop]
-            text_exits = np.where(self._text, exits[:-1], -np.inf)
-            best_text = int(np.argmax(text_exits))
-            from_text = text_exits[best_text] - c.lost_penalty
+            best_loop = int(np.argmax(exits[:nl]))
+            from_loop = exits[best_loop]
+            from_text = -np.inf
+            best_text = _NONE
+            if text.stop > text.start:
+                best_text = text.start + int(np.argmax(exits[text]))
+                from_text = exits[best_text] - c.lost_penalty
             # loop units: another loop phone, or the text was lost
-            use_text = from_text > from_loop - c.insertion_penalty
-            entry[loop] = max(from_loop - c.insertion_penalty, from_text)
-            source[loop] = best_text if use_text else best_loop
-            # text units: their predecessor, over a pause, or a resync from the loop
-            follow = exits[self._prev] - self._entry_penalty
-            over = exits[self._prev_skip]
-            candidates = np.stack([follow, over])
-            pick = np.argmax(candidates, axis=0)
-            best = candidates[pick, np.arange(n)]
-            src = np.where(pick == 0, self._prev, self._prev_skip)
-            window = self._word_start & (self._word >= self.progress_word)
-            window &= self._word <= self.progress_word + c.resync_words
-            resync = np.where(window, from_loop - c.resync_penalty, -np.inf)
-            take_resync = resync > best
-            best = np.where(take_resync, resync, best)
-            src = np.where(take_resync, best_loop, src)
-            entry[self._text] = best[self._text]
-            source[self._text] = src[self._text]
-        new = np.empty((n, 3))
+            if from_text > from_loop - c.insertion_penalty:
+                loop_entry[:] = from_text
+                loop_source[:] = best_text
+            else:
+                loop_entry[:] = from_loop - c.insertion_penalty
+                loop_source[:] = best_loop
+            if text.stop > text.start:
+                # text units: their predecessor, over a pause, over a deleted phone, or a resync
+                prev, skip, dele = self._prev[text], self._prev_skip[text], self._prev_del[text]
+                best = exits[prev] - self._entry_penalty[text]
+                src = prev.copy()
+                over = exits[skip]
+                better = over > best
+                best = np.where(better, over, best)
+                src = np.where(better, skip, src)
+                deleted = exits[dele] - c.deletion_penalty
+                better = deleted > best
+                best = np.where(better, deleted, best)
+                src = np.where(better, dele, src)
+                word = self._word[text]
+                window = self._word_start[text] & (word >= self.progress_word)
+                window &= word <= self.progress_word + c.resync_words
+                resync = np.where(window, from_loop - c.resync_penalty, -np.inf)
+                better = resync > best
+                text_entry = np.where(better, resync, best)
+                text_source = np.where(better, best_loop, src)
+        loop_emit = scaled[0, self._phone[:nl]]
+        if self._last_text != _NONE:
+            loop_emit = loop_emit - c.loop_frame_penalty
+        self._advance(d[:nl], loop_entry, loop_source, loop_emit, new[:nl], back0[:nl], back12[:nl])
+        if text.stop > text.start:
+            self._advance(
+                d[text], text_entry, text_source, scaled[1, self._phone[text]], new[text], back0[text], back12[text]
+            )
+        self._delta.append(new)
+        self._back0.append(back0)
+        self._back12.append(back12)
+
+    def _advance(
+        self,
+        d: Matrix,
+        entry: Matrix,
+        source: Ints,
+        emit: Matrix,
+        new: Matrix,
+        back0: Ints,
+        back12: npt.NDArray[np.int8],
+    ) -> None:
+        """One frame of the three-state HMMs of some units, written into ``new``/``back*``."""
+        c = self.config
         stay0 = d[:, 0] + c.stay
         enters = entry > stay0
         new[:, 0] = np.where(enters, entry, stay0)
-        back0 = np.where(enters, source, _STAY)
-        s1 = np.stack([d[:, 1] + c.stay, d[:, 0] + c.advance])
-        s2 = np.stack([d[:, 2] + c.stay, d[:, 1] + c.advance, d[:, 0] + c.skip])
-        b1, b2 = np.argmax(s1, axis=0), np.argmax(s2, axis=0)
-        new[:, 1] = s1[b1, np.arange(n)]
-        new[:, 2] = s2[b2, np.arange(n)]
+        back0[:] = np.where(enters, source, _STAY)
+        stay1, came1 = d[:, 1] + c.stay, d[:, 0] + c.advance
+        moved1 = came1 > stay1
+        new[:, 1] = np.maximum(stay1, came1)
+        stay2, came2, skipped2 = d[:, 2] + c.stay, d[:, 1] + c.advance, d[:, 0] + c.skip
+        best2 = np.maximum(stay2, came2)
+        skip2 = skipped2 > best2
+        new[:, 2] = np.maximum(best2, skipped2)
+        back12[:, 0] = moved1
+        back12[:, 1] = np.where(skip2, 2, came2 > stay2)
         new += emit
-        self._delta.append(new)
-        self._back0.append(back0)
-        self._back12.append(np.stack([b1, b2], axis=1).astype(np.int8))
 
     # ---------------------------------------------------------------- reading
 
