@@ -45,17 +45,17 @@ class DecoderConfig:
     """Search parameters (chosen on eSpeak speech, never on the evaluation data)."""
 
     scale: float = 0.3  # acoustic scale of the loop
-    text_scale: float = 0.1  # of the text: flatter, so durations weigh more in the alignment
-    loop_frame_penalty: float = 1.0  # per frame in the loop while the text is known
+    text_scale: float = 0.15  # of the text: flatter, so durations weigh more in the alignment
+    loop_frame_penalty: float = 0.5  # per frame in the loop while the text is known
     stay: float = float(np.log(0.6))  # self-loop of a state
     advance: float = float(np.log(0.4))
     skip: float = float(np.log(0.1))  # state 0 → state 2
     insertion_penalty: float = 3.0  # loop phone → loop phone
-    lost_penalty: float = 10.0  # text → loop
-    resync_penalty: float = 10.0  # loop → a word start of the text
+    lost_penalty: float = 3.0  # text → loop
+    resync_penalty: float = 3.0  # loop → a word start of the text
     resync_words: int = 4
     pause_penalty: float = 1.0  # an optional pause between words that is taken
-    deletion_penalty: float = 1e9  # skipping a phone of the text (speakers reduce and drop some)
+    deletion_penalty: float = 3.0  # skipping a phone of the text (speakers reduce and drop some)
 
 
 @dataclass(frozen=True, slots=True)
