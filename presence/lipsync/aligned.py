@@ -40,6 +40,9 @@ from presence.lipsync.transcript import Phonemizer, TranscriptPhones, espeak_pho
 MAX_LOOKAHEAD_MS: Final = 250.0
 GUARD_MS: Final = 40.0  # > the session's 32 ms tick: a frame leaves at least 8 ms before playback reaches it
 MIN_LOOKAHEAD_MS: Final = 30.0
+#: Text phones the alignment never skips: speakers reduce t, d, h and vowels, but the lips
+#: close for every p, b and m (and touch the teeth for f, v), and that is what is seen.
+KEPT_PHONES: Final = frozenset({"P", "B", "M", "F", "V"})
 SILENT_DB: Final = -70.0
 FUTURE_FRAMES: Final = 3  # sphinx's own delta layout: frame t needs cepstra up to t+3
 ANTICIPATION_FRAMES: Final = 4  # 40 ms
@@ -88,6 +91,7 @@ class AlignedAnimator:
         phones = self.model.phones
         self._loop = np.array([i for i, p in enumerate(phones) if not p.startswith("+")], dtype=np.int64)
         self._silence = phones.index("SIL")
+        self._kept = frozenset(i for i, p in enumerate(phones) if p in KEPT_PHONES)
         self._phone_viseme = np.array([VISEME_INDEX[phone_viseme(p)] for p in phones], dtype=np.int64)
         self._text = TranscriptPhones({p: i for i, p in enumerate(phones)}, phonemize)
         self._kernel_offsets, self._kernel_weights = _kernel()
@@ -98,7 +102,7 @@ class AlignedAnimator:
     def reset(self) -> None:
         """Forget the reply; the cepstral mean is kept (the next reply is the same voice)."""
         self._cepstra.restart()
-        self._decoder = PhoneDecoder(self._loop, self._silence, self.config)
+        self._decoder = PhoneDecoder(self._loop, self._silence, self.config, self._kept)
         self._text.reset()
         self._rows = np.zeros((0, N_CEP))
         self._rows_start = 0

@@ -71,9 +71,13 @@ class TextPhone:
 class PhoneDecoder:
     """Viterbi over loop units (``loop_phones``) and text units added by ``extend``."""
 
-    def __init__(self, loop_phones: Ints, silence: int, config: DecoderConfig | None = None) -> None:
+    def __init__(
+        self, loop_phones: Ints, silence: int, config: DecoderConfig | None = None, kept: frozenset[int] = frozenset()
+    ) -> None:
+        """``kept``: phones a path may not skip (lips that must close, for p b m)."""
         self.config = config or DecoderConfig()
         self.silence = silence
+        self.kept = kept
         self._phone = np.asarray(loop_phones, dtype=np.int64).copy()
         n = len(self._phone)
         self._n_loop = n
@@ -150,7 +154,8 @@ class PhoneDecoder:
         self._last_text = last
         self._prev = np.concatenate([self._prev, prev])
         self._prev_skip = np.concatenate([self._prev_skip, prev_skip])
-        self._prev_del = np.concatenate([self._prev_del, np.where(prev >= 0, self._prev[np.maximum(prev, 0)], _NONE)])
+        skippable = (prev >= 0) & ~np.isin(self._phone[np.maximum(prev, 0)], list(self.kept))
+        self._prev_del = np.concatenate([self._prev_del, np.where(skippable, self._prev[np.maximum(prev, 0)], _NONE)])
         self._entry_penalty = np.concatenate([self._entry_penalty, penalty])
         redo = self.frames if redo_from is None else max(redo_from, self.first_frame)
         self._redo(redo)
