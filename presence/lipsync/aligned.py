@@ -19,6 +19,7 @@ held: only animation frames wait, and at most until shortly before they play.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Final
 
 import numpy as np
@@ -26,12 +27,13 @@ import numpy.typing as npt
 
 from presence.engines.base import AudioChunk
 from presence.lipsync.base import VISEME_INDEX, VISEMES, FrameGrid, VisemeFrame, Weights, rest_weights
-from presence.lipsync.decoder import DecoderConfig, PhoneDecoder
+from presence.lipsync.decoder import DecoderConfig, Matrix, PhoneDecoder, phone_bigram
 from presence.lipsync.sphinx_am import (
     N_CEP,
     AcousticModel,
     CepstrumStream,
     delta_streams,
+    model_dir,
     packaged_acoustic_model,
     phone_viseme,
 )
@@ -53,6 +55,14 @@ _SIL: Final = VISEME_INDEX["sil"]
 BATCH_FRAMES: Final = 8
 
 
+@functools.cache
+def loop_bigram(phones: tuple[str, ...]) -> Matrix:
+    """The phone bigram of the pronouncing dictionary in the pocketsphinx wheel (read once)."""
+    path = model_dir().parent / "cmudict-en-us.dict"
+    pronunciations = [line.split()[1:] for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    return phone_bigram(phones, pronunciations)
+
+
 def _kernel() -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     offsets = np.arange(-CARRYOVER_FRAMES, ANTICIPATION_FRAMES + 1)
     weights = np.where(offsets >= 0, 1.0 - offsets / (ANTICIPATION_FRAMES + 1), 1.0 + offsets / (CARRYOVER_FRAMES + 1))
@@ -71,6 +81,7 @@ class AlignedAnimator:
         guard_ms: float = GUARD_MS,
         min_lookahead_ms: float = MIN_LOOKAHEAD_MS,
         use_text: bool = True,
+        use_lm: bool = True,
         model: AcousticModel | None = None,
         config: DecoderConfig | None = None,
         phonemize: Phonemizer = espeak_phonemize,
@@ -92,6 +103,7 @@ class AlignedAnimator:
         self._loop = np.array([i for i, p in enumerate(phones) if not p.startswith("+")], dtype=np.int64)
         self._silence = phones.index("SIL")
         self._kept = frozenset(i for i, p in enumerate(phones) if p in KEPT_PHONES)
+        self._loop_lm = loop_bigram(tuple(phones[i] for i in self._loop)) if use_lm else None
         self._phone_viseme = np.array([VISEME_INDEX[phone_viseme(p)] for p in phones], dtype=np.int64)
         self._text = TranscriptPhones({p: i for i, p in enumerate(phones)}, phonemize)
         self._kernel_offsets, self._kernel_weights = _kernel()
@@ -103,6 +115,7 @@ class AlignedAnimator:
         """Forget the reply; the cepstral mean is kept (the next reply is the same voice)."""
         self._cepstra.restart()
         self._decoder = PhoneDecoder(self._loop, self._silence, self.config, self._kept)
+        self._decoder.loop_lm = self._loop_lm
         self._text.reset()
         self._rows = np.zeros((0, N_CEP))
         self._rows_start = 0

@@ -24,6 +24,7 @@ caller decides how far behind the newest frame it reads the path (its look-ahead
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Final
 
@@ -50,7 +51,8 @@ class DecoderConfig:
     stay: float = float(np.log(0.6))  # self-loop of a state
     advance: float = float(np.log(0.4))
     skip: float = float(np.log(0.1))  # state 0 → state 2
-    insertion_penalty: float = 3.0  # loop phone → loop phone
+    insertion_penalty: float = 0.0  # loop phone → loop phone (on top of the bigram)
+    lm_weight: float = 1.0  # of the phone bigram between loop phones
     lost_penalty: float = 3.0  # text → loop
     resync_penalty: float = 3.0  # loop → a word start of the text
     resync_words: int = 4
@@ -78,6 +80,7 @@ class PhoneDecoder:
         self.config = config or DecoderConfig()
         self.silence = silence
         self.kept = kept
+        self.loop_lm: Matrix | None = None  # log P(next | previous) between loop phones, if set
         self._phone = np.asarray(loop_phones, dtype=np.int64).copy()
         n = len(self._phone)
         self._n_loop = n
@@ -223,13 +226,17 @@ class PhoneDecoder:
             if text.stop > text.start:
                 best_text = text.start + int(np.argmax(exits[text]))
                 from_text = exits[best_text] - c.lost_penalty
-            # loop units: another loop phone, or the text was lost
-            if from_text > from_loop - c.insertion_penalty:
-                loop_entry[:] = from_text
-                loop_source[:] = best_text
+            # loop units: another loop phone (weighed by the phone bigram), or the text was lost
+            if self.loop_lm is not None:
+                candidates = exits[:nl, None] + c.lm_weight * self.loop_lm
+                loop_source = np.argmax(candidates, axis=0)
+                loop_entry = candidates[loop_source, np.arange(nl)] - c.insertion_penalty
             else:
                 loop_entry[:] = from_loop - c.insertion_penalty
                 loop_source[:] = best_loop
+            lost = from_text > loop_entry
+            loop_entry = np.where(lost, from_text, loop_entry)
+            loop_source = np.where(lost, best_text, loop_source)
             if text.stop > text.start:
                 # text units: their predecessor, over a pause, over a deleted phone, or a resync
                 prev, skip, dele = self._prev[text], self._prev_skip[text], self._prev_del[text]
@@ -323,3 +330,33 @@ class PhoneDecoder:
         if drop > 0:
             del self._delta[:drop], self._back0[:drop], self._back12[:drop], self._loglik[:drop]
             self.first_frame += drop
+
+
+def phone_bigram(phones: tuple[str, ...], pronunciations: list[list[str]], silence: str = "SIL") -> Matrix:
+    """Log P(next phone | phone) over ``phones`` from a pronouncing dictionary: phone pairs
+    inside words, and across word boundaries the word-initial distribution (words are
+    independent); pauses follow a tenth of word ends. Add-one smoothed; fillers never follow."""
+    index = {p: i for i, p in enumerate(phones)}
+    n = len(phones)
+    within = np.zeros((n, n))
+    initial = np.zeros(n)
+    final = np.zeros(n)
+    for pron in pronunciations:
+        ids = [index[p] for p in pron if p in index]
+        if not ids:
+            continue
+        initial[ids[0]] += 1
+        final[ids[-1]] += 1
+        for a, b in itertools.pairwise(ids):
+            within[a, b] += 1
+    sil = index[silence]
+    start = initial / initial.sum()
+    counts = within + final[:, None] * 0.9 * start[None, :]
+    counts[:, sil] += final * 0.1
+    counts[sil] += start * max(final.sum(), 1.0) / n
+    real = np.array([not p.startswith("+") for p in phones])
+    counts += real[None, :]  # add one
+    counts[:, ~real] = 0.0
+    probs = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1e-12)
+    log: Matrix = np.log(np.maximum(probs, 1e-12))
+    return log

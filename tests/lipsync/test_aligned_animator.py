@@ -70,7 +70,8 @@ def test_a_wrong_word_is_left_for_the_loop_and_the_alignment_resyncs_on_the_next
     decoder = PhoneDecoder(
         np.arange(4), SIL, DecoderConfig(scale=1.0, text_scale=1.0, lost_penalty=3.0, resync_penalty=3.0)
     )
-    decoder.extend(word([A], 1) + word([A, A], 2) + word([C], 3))  # the audio says B, not A A
+    ending = [TextPhone(SIL, 4)]  # final text ends in a pause
+    decoder.extend(word([A], 1) + word([A, A], 2) + word([C], 3) + ending)  # the audio says B, not A A
     truth = [SIL] * 3 + [A] * 6 + [B] * 12 + [C] * 6 + [SIL] * 2
     decoder.push(frames_for(truth))
     units = decoder.best_path(0)
