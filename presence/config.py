@@ -29,9 +29,9 @@ class Settings(BaseSettings):
     max_lead_ms: int = Field(1000, description="how far ahead of real time reply audio may be sent")
     reply_timeout_s: float = Field(30.0, description="a confirmed turn whose reply has not ended by then fails")
     log_level: str = "info"
-    lipsync: Literal["auto", "phonemes", "audio", "audio-mlp", "energy"] = Field(
+    lipsync: Literal["auto", "phonemes", "transcript", "audio", "audio-causal", "audio-mlp", "energy"] = Field(
         "auto",
-        description="how lips are animated: auto = phonemes when the engine gives them, else audio (docs/lipsync.md)",
+        description="how lips move: auto = phonemes when the engine gives them, else transcript (docs/lipsync.md)",
     )
     avatar_glb: str | None = Field(
         None, description="a GLB head with Oculus viseme or ARKit morph targets, shown by the page in 3D"

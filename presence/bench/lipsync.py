@@ -62,6 +62,8 @@ class Recording:
     audio: Float32
     sample_rate: int
     phones: list[PhoneSegment]
+    text: str = ""  # what is said (<utt>.txt), when the folder has it
+    words: tuple[PhoneSegment, ...] = ()  # word alignment (<utt>.wrd), when the folder has it
 
     @property
     def frames(self) -> int:
@@ -85,10 +87,27 @@ def load_corpus(folder: Path) -> list[Recording]:
         if not phn.exists():
             continue
         audio, rate = read_audio(wav_path)
-        recordings.append(Recording(f"{wav_path.parent.name}/{wav_path.stem}", audio, rate, read_phn(phn)))
+        text, words = read_words(wav_path)
+        recordings.append(Recording(f"{wav_path.parent.name}/{wav_path.stem}", audio, rate, read_phn(phn), text, words))
     if not recordings:
         raise SystemExit(f"no <speaker>/<utt>.wav with a .phn beside it under {folder}")
     return recordings
+
+
+def read_words(wav_path: Path) -> tuple[str, tuple[PhoneSegment, ...]]:
+    """The utterance's text (TIMIT ``.txt``: ``start end text``, or plain text) and its word
+    segments (``.wrd``, same format as ``.phn``); empty when the folder has neither."""
+    txt, wrd = wav_path.with_suffix(".txt"), wav_path.with_suffix(".wrd")
+    words = tuple(read_phn(wrd)) if wrd.exists() else ()
+    text = ""
+    if txt.exists():
+        parts = txt.read_text(errors="replace").split()
+        if len(parts) > 2 and parts[0].isdigit() and parts[1].isdigit():
+            parts = parts[2:]
+        text = " ".join(parts)
+    elif words:
+        text = " ".join(w.phone for w in words)
+    return text, words
 
 
 def read_audio(path: Path) -> tuple[Float32, int]:
@@ -270,6 +289,10 @@ def evaluate(recordings: list[Recording]) -> tuple[list[dict[str, Any]], dict[st
     estimates["pocketsphinx allphone, whole utterance (offline)"] = sphinx[OFFLINE]
     estimates["pylipsync (uLipSync port)"] = run_pylipsync(recordings)
     estimates.update(audio_estimators(recordings))
+    from presence.bench.lipsync_aligned import aligned_estimators  # imports this module
+
+    with_text = all(r.text for r in recordings)
+    estimates.update(aligned_estimators(recordings, packaged_acoustic_model(), with_text))
     estimates["reference phones → PhonemeAnimator"] = run_reference_phones(recordings)
     estimates["reference phones → PhonemeAnimator, 50 ms holdback"] = run_reference_phones(recordings, 50.0)
     rows = [_row(name, est, references, audio_s) for name, est in estimates.items()]
@@ -280,6 +303,7 @@ def evaluate(recordings: list[Recording]) -> tuple[list[dict[str, Any]], dict[st
         "majority_share": majority_share([Utterance(r, one_hot(r)) for r in references]),
         "majority_share_coarse": majority_share([Utterance(COARSE_INDEX[r], one_hot(r)) for r in references]),
         "pocketsphinx_settle_ms_after_phone_end": summary(settle, digits=1),
+        "transcripts": with_text,
     }
     return rows, meta
 
@@ -365,6 +389,7 @@ COLUMNS = [
     ("best_shift_ms", "best shift ms"),
     ("lookahead_ms", "look-ahead ms"),
     ("cpu_pct_of_core", "CPU % of a core"),
+    ("notes", "notes"),
 ]
 
 
@@ -394,6 +419,16 @@ def main(argv: list[str]) -> int:
         "",
         "pylipsync runs with the vowel profile its package ships (one voice; uLipSync's per-speaker",
         "calibration would need the test speakers' own vowels) and knows only aa/ee/ih/oh/ou/silence.",
+        "",
+        "`AlignedAnimator` rows (the product's default for Gemini and OpenAI is the one with text):",
+        "the audio-only sweep reads each frame's phone L ms behind the newest audio; the text rows give",
+        "the utterance's words (`.txt`, word times from `.wrd`) up front, or degraded (every tenth word",
+        "of the corpus dropped or changed, in turn). Arrival-timed rows simulate the session: audio in",
+        "the Gemini fake's 40 ms chunks, all at once (faster than real time, as the fake and the service",
+        "send it) or at real time, pushed while less than 1 s ahead of playback, the animator polled",
+        "every 32 ms; a frame leaves when the audio reaches 250 ms past it or playback comes within",
+        "40 ms of it. Their look-ahead column is the median effective look-ahead; notes give its spread."
+        + ("" if meta["transcripts"] else " (This folder has no `.txt` transcripts: the text rows are skipped.)"),
         "",
         "## Sanity check on eSpeak NG speech",
         "",

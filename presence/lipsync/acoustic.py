@@ -18,7 +18,7 @@ from typing import Final
 import numpy as np
 
 from presence.engines.base import AudioChunk
-from presence.lipsync.base import FrameGrid, VisemeFrame, Weights, rest_weights
+from presence.lipsync.base import FrameGrid, StreamingDefaults, VisemeFrame, Weights, rest_weights
 from presence.lipsync.sphinx_am import (
     FUTURE_FRAMES,
     N_CEP,
@@ -39,7 +39,7 @@ ACOUSTIC_SCALE: Final = 0.3
 SMOOTHING: Final = 0.3
 
 
-class AudioAnimator:
+class AudioAnimator(StreamingDefaults):
     """Animator from reply audio alone (phoneme marks, if any, are ignored)."""
 
     def __init__(

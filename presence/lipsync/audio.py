@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from presence.engines.base import AudioChunk
-from presence.lipsync.base import VISEME_INDEX, FrameGrid, VisemeFrame, rest_weights
+from presence.lipsync.base import VISEME_INDEX, FrameGrid, StreamingDefaults, VisemeFrame, rest_weights
 from presence.lipsync.features import N_FEATURES, SILENT_DB, FeatureStream, Matrix
 
 MODEL_FILE: Final = "audio_mlp.npz"
@@ -126,7 +126,7 @@ def weights_from_rows(model: AudioModel, rows: Matrix, first: int, count: int) -
     return probs
 
 
-class MlpAnimator:
+class MlpAnimator(StreamingDefaults):
     """Animator from reply audio alone with the eSpeak-trained MLP (phoneme marks are ignored)."""
 
     def __init__(self, sample_rate: int, fps: int = 60, model: AudioModel | None = None) -> None:

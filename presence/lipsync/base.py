@@ -8,7 +8,7 @@ stamped with the output-timeline sample they describe. An animator may hold back
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -54,6 +54,31 @@ class Animator(Protocol):
         """Forget the current reply (interruption)."""
         ...
 
+    def add_text(self, text: str, final: bool) -> None:
+        """The reply's text so far (cumulative, as engines send it); most animators ignore it."""
+        ...
+
+    def poll(self, now_sample: int) -> list[VisemeFrame]:
+        """Playback has reached ``now_sample``: frames held for look-ahead that are now due."""
+        ...
+
+    def report(self) -> dict[str, Any]:
+        """The reply's animation metrics (e.g. effective look-ahead); ``{}`` when none."""
+        ...
+
+
+class StreamingDefaults:
+    """What animators that neither read text nor hold frames past their chunk answer."""
+
+    def add_text(self, text: str, final: bool) -> None:
+        return None
+
+    def poll(self, now_sample: int) -> list[VisemeFrame]:
+        return []
+
+    def report(self) -> dict[str, Any]:
+        return {}
+
 
 class FrameGrid:
     """Frame instants on the output timeline: every ``step`` samples from sample 0."""
@@ -65,7 +90,7 @@ class FrameGrid:
         return -(-t_samples // self.step) * self.step
 
 
-class EnergyAnimator:
+class EnergyAnimator(StreamingDefaults):
     """Baseline: mouth opening follows loudness (the 'aa' viseme), closed in silence.
 
     Needs no look-ahead beyond the frame's own half window. It cannot close the lips for

@@ -25,7 +25,15 @@ import numpy as np
 import numpy.typing as npt
 
 from presence.engines.base import AudioChunk
-from presence.lipsync.base import VISEME_INDEX, VISEMES, FrameGrid, VisemeFrame, Weights, rest_weights
+from presence.lipsync.base import (
+    VISEME_INDEX,
+    VISEMES,
+    FrameGrid,
+    StreamingDefaults,
+    VisemeFrame,
+    Weights,
+    rest_weights,
+)
 from presence.lipsync.phones import SILENCE, PhoneShape, phone_shape
 
 _SIL = VISEME_INDEX[SILENCE]
@@ -40,7 +48,7 @@ class _Key:
     shape: PhoneShape
 
 
-class PhonemeAnimator:
+class PhonemeAnimator(StreamingDefaults):
     """Animator from ``AudioChunk.phonemes``; the audio itself is only used as a clock."""
 
     def __init__(

@@ -315,3 +315,51 @@ def phone_shape(symbol: str, alphabet: str) -> PhoneShape | None:
 
 assert set(OPENNESS) == set(VISEMES) == set(COARSE_OF_VISEME)
 assert all(s.onset in OPENNESS and (s.glide is None or s.glide in OPENNESS) for s in _ESPEAK_SHAPES.values())
+
+
+#: eSpeak NG English mnemonics → the ARPAbet phones of pocketsphinx's acoustic model, for
+#: aligning a reply's text to its audio. Diphthongs are one model phone when ARPAbet has one
+#: (aI → AY); r-coloured vowels are the vowel then R. Pauses are SIL.
+_ESPEAK_TO_ARPABET: Final[dict[str, tuple[str, ...]]] = {
+    "_": ("SIL",), "_:": ("SIL",), "_!": ("SIL",), "_|": ("SIL",), "?": (),
+    "p": ("P",), "b": ("B",), "t": ("T",), "d": ("D",), "k": ("K",), "g": ("G",),
+    "tS": ("CH",), "dZ": ("JH",), "t#": ("D",), "d#": ("D",), "t2": ("T",), "t[": ("T",), "d2": ("D",),
+    "m": ("M",), "m-": ("M",), "n": ("N",), "n-": ("N",), "N": ("NG",),
+    "l": ("L",), "l-": ("L",), "l/": ("L",), "@L": ("AH", "L"),
+    "r": ("R",), "r-": ("R",), "R": ("R",), "w": ("W",), "W": ("W",), "w#": ("W",), "j": ("Y",),
+    "f": ("F",), "v": ("V",), "T": ("TH",), "D": ("DH",), "s": ("S",), "z": ("Z",), "s#": ("S",),
+    "z#": ("Z",), "S": ("SH",), "Z": ("ZH",), "h": ("HH",), "x": ("K",), "C": ("HH",),
+    "@": ("AH",), "@2": ("AH",), "@5": ("AH",), "a#": ("AH",), "V": ("AH",), "a": ("AE",),
+    "aa": ("AE",), "A:": ("AA",), "A#": ("AA",), "0": ("AA",), "3": ("ER",), "3:": ("ER",),
+    "E": ("EH",), "e": ("EH",), "i": ("IY",), "i:": ("IY",), "I": ("IH",), "I2": ("IH",),
+    "I#": ("IH",), "O": ("AO",), "O:": ("AO",), "O2": ("AO",), "U": ("UH",), "u:": ("UW",), "u": ("UW",),
+    "aI": ("AY",), "aI2": ("AY",), "aI@": ("AY", "ER"), "aI3": ("AY", "ER"), "aU": ("AW",),
+    "aU@": ("AW", "ER"), "eI": ("EY",), "OI": ("OY",), "oU": ("OW",), "o@": ("AO", "R"),
+    "O@": ("AO", "R"), "A@": ("AA", "R"), "e@": ("EH", "R"), "i@": ("IY", "ER"), "i@3": ("IY", "ER"),
+    "U@": ("UH", "R"), "IR": ("IH", "R"), "VR": ("AH", "R"),
+}  # fmt: skip
+
+
+def espeak_arpabet(symbol: str) -> tuple[str, ...]:
+    """Model phones for one eSpeak mnemonic (``()`` for marks that are no phone); unknown
+    symbols go through ``espeak_shape``'s fallbacks to the first phone of their viseme."""
+    key = strip_stress(symbol)
+    if key in _ESPEAK_NON_PHONES:
+        return ()
+    phones = _ESPEAK_TO_ARPABET.get(key)
+    if phones is not None:
+        return phones
+    for end in range(len(key) - 1, 0, -1):
+        phones = _ESPEAK_TO_ARPABET.get(key[:end])
+        if phones is not None:
+            return phones
+    shape = espeak_shape(key)
+    viseme = shape.onset if shape is not None else UNKNOWN_VISEME
+    return (_ARPABET_GROUPS[viseme][0],) if viseme != SILENCE else ("SIL",)
+
+
+#: ARPAbet phones' off-glides (the model's diphthongs), as ``arpabet_shape`` has them.
+ARPABET_GLIDE: Final[dict[str, str]] = {"AY": "ih", "AW": "ou", "EY": "ih", "OY": "ih", "OW": "ou"}
+
+assert set(_ESPEAK_TO_ARPABET) == set(_ESPEAK_SHAPES)
+assert all(p in ARPABET_TO_VISEME for ps in _ESPEAK_TO_ARPABET.values() for p in ps)

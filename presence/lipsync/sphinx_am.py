@@ -190,8 +190,8 @@ class AcousticModel:
             to_viseme[i, VISEME_INDEX[phone_viseme(phone)]] = 1.0
         return cls(tuple(phones), tuple(inv_var), tuple(mean_over_var), tuple(const), tuple(weights), to_viseme)
 
-    def phone_log_likelihoods(self, streams: tuple[Matrix, Matrix, Matrix]) -> Matrix:
-        """(frames, phones): log Σ over a phone's three states of each state's likelihood."""
+    def state_log_likelihoods(self, streams: tuple[Matrix, Matrix, Matrix]) -> Matrix:
+        """(frames, phones, 3): log likelihood of each context-independent HMM state."""
         total: Matrix | None = None
         n = len(streams[0])
         for x, inv_var, mean_over_var, const, weights in zip(
@@ -204,6 +204,11 @@ class AcousticModel:
             log_state = np.log(np.maximum(state, 1e-300)) + peak[:, :, None]
             total = log_state if total is None else total + log_state
         assert total is not None
+        return total
+
+    def phone_log_likelihoods(self, streams: tuple[Matrix, Matrix, Matrix]) -> Matrix:
+        """(frames, phones): log Σ over a phone's three states of each state's likelihood."""
+        total = self.state_log_likelihoods(streams)
         top = total.max(axis=2, keepdims=True)
         phone: Matrix = top[:, :, 0] + np.log(np.exp(total - top).sum(axis=2))
         return phone
@@ -333,17 +338,19 @@ class CepstrumStream:
         return out, level_db
 
 
-def delta_streams(cepstra: Matrix, first: int, count: int) -> tuple[Matrix, Matrix, Matrix]:
+def delta_streams(
+    cepstra: Matrix, first: int, count: int, future: int = FUTURE_FRAMES
+) -> tuple[Matrix, Matrix, Matrix]:
     """Streams (c, Δ, ΔΔ) for frames ``first..first+count-1`` of ``cepstra``, using no frame
-    after t + ``FUTURE_FRAMES``; indices clamp to the frames held (edges repeat)."""
+    after t + ``future`` (3 is sphinx's own layout); indices clamp to the frames held."""
     t = np.arange(first, first + count)
 
     def c(index: npt.NDArray[np.int64]) -> Matrix:
         rows: Matrix = cepstra[np.clip(index, 0, len(cepstra) - 1)]
         return rows
 
-    d_at = t - max(0, 2 - FUTURE_FRAMES)
-    dd_at = t - max(0, 3 - FUTURE_FRAMES)
+    d_at = t - max(0, 2 - future)
+    dd_at = t - max(0, 3 - future)
     delta = c(d_at + 2) - c(d_at - 2)
     delta2 = (c(dd_at + 3) - c(dd_at - 1)) - (c(dd_at + 1) - c(dd_at - 3))
     return c(t), delta, delta2

@@ -174,10 +174,11 @@ class Hub:
 
     @property
     def animator_kind(self) -> str:
-        """Phoneme-driven lips when the engine reports phonemes, audio-driven otherwise."""
+        """Phoneme-driven lips when the engine reports phonemes; otherwise the reply's text
+        aligned to its audio (audio alone where an engine sends no text)."""
         kind = self.settings.lipsync
         if kind == "auto":
-            kind = "phonemes" if self.engine.phoneme_timings else "audio"
+            kind = "phonemes" if self.engine.phoneme_timings else "transcript"
         return kind
 
     def make_animator(self, sample_rate: int | None = None) -> Animator:

@@ -8,6 +8,7 @@ frame, audio or animation, carries its position on the output timeline.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -61,6 +62,7 @@ class ReplyStream:
         self.sent_animation_frames = 0
         self.finished = False
         self.text_by_end_sample: list[tuple[int, str]] = []
+        self.animation_report: dict[str, Any] = {}
         # Opus: each reply is its own Opus stream (decoders reset at SEGMENT_START), so a
         # reply's first packet carries the pre-skip and the timestamps follow docs/protocol.md.
         self._encoder: OpusEncoder | None = None
@@ -110,9 +112,21 @@ class ReplyStream:
             tail = self._resampler.flush()[self._to_skip :]
             self._buffer = np.concatenate([self._buffer, tail])
         frames = self._audio_frames(final=True)
+        self.animation_report = self.animator.report()  # before flush() resets it
         frames += self._animation_frames(self.animator.flush())
         self.finished = True
         return frames
+
+    def push_text(self, text: str, final: bool) -> None:
+        """The reply's text so far: animators that align it to the audio use it."""
+        if not self.finished:
+            self.animator.add_text(text, final)
+
+    def poll(self, now_sample: int) -> list[Frame]:
+        """Animation frames held for look-ahead that playback at ``now_sample`` is about to reach."""
+        if self.finished:
+            return []
+        return self._animation_frames(self.animator.poll(now_sample))
 
     def cut(self) -> None:
         """Interrupted: send nothing more of this reply."""

@@ -37,6 +37,7 @@ class TurnRecord:
     agent_text: str = ""
     error: str | None = None
     marks: TurnMarks | None = None  # sample-exact turn-taking decisions (input timeline)
+    animation: dict[str, Any] | None = None  # the animator's report (e.g. effective look-ahead)
 
     def to_json(self) -> dict[str, Any]:
         """The ``metrics`` event body: ms after the last speech arrived, plus counts."""

@@ -104,6 +104,7 @@ class Session:
         self._ready_changed = asyncio.Event()
         self._space = asyncio.Event()
         self._streams: dict[int, ReplyStream] = {}
+        self._reply_text: dict[int, tuple[str, bool]] = {}  # agent text so far, per turn
         self._reply_done_timer: asyncio.TimerHandle | None = None
         self._watchdogs: dict[int, asyncio.TimerHandle] = {}
         self._responding_turn: int | None = None
@@ -190,6 +191,7 @@ class Session:
         margin = self.config.silence_fill_margin_ms * INPUT_SAMPLE_RATE // 1000
         while True:
             await asyncio.sleep(self.config.tick_ms / 1000)
+            self._poll_animation()
             if self._last_wire_anchor is None:
                 continue
             sample, at = self._last_wire_anchor
@@ -496,8 +498,12 @@ class Session:
                 if item.turn_id in self._dropped or item.turn_id not in self._released:
                     return  # cut, retracted or yielded while this chunk waited for its pace
                 stream = self._stream(item.turn_id)
-                self._send_frames(stream, stream.push(item))
+                self._send_frames(stream, stream.push(item) + stream.poll(self.timeline.now_sample(self.clock())))
             case Transcript():
+                if item.role == "agent":  # lips align the reply's words to its audio
+                    self._reply_text[item.turn_id] = (item.text, item.final)
+                    if item.turn_id in self._streams:
+                        self._streams[item.turn_id].push_text(item.text, item.final)
                 record = self.records.get(item.turn_id)
                 if record is not None and item.final:
                     if item.role == "user":
@@ -555,7 +561,17 @@ class Session:
             )
             self._streams[turn_id] = stream
             self._record(turn_id).reply_start_sample = start
+            if turn_id in self._reply_text:  # the text came before the audio
+                stream.push_text(*self._reply_text[turn_id])
         return stream
+
+    def _poll_animation(self) -> None:
+        """Animation frames held for look-ahead go out before playback reaches them."""
+        now_sample = self.timeline.now_sample(self.clock())
+        for stream in list(self._streams.values()):
+            frames = stream.poll(now_sample)
+            if frames:
+                self._send_frames(stream, frames)
 
     def _send_frames(self, stream: ReplyStream, frames: list[Frame]) -> None:
         """Send one reply's frames; stamp the turn's first audio and animation frames sent."""
@@ -584,6 +600,8 @@ class Session:
             stream = self._stream(turn_id)
             self._streams.pop(turn_id, None)
         self._send_frames(stream, stream.finish())
+        self._reply_text.pop(turn_id, None)
+        record.animation = stream.animation_report or None
         record.reply_end_sample = stream.end_sample
         if self._responding_turn == turn_id:
             remaining_s = max(0.0, (stream.end_sample - self.timeline.now_sample(now)) / self.config.output_sample_rate)

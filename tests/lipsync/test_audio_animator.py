@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from presence.audio.espeak import Espeak, Voice
 from presence.engines.base import AudioChunk
-from presence.lipsync import create_animator
+from presence.lipsync import ANIMATOR_KINDS, AlignedAnimator, create_animator
 from presence.lipsync.acoustic import AudioAnimator
 from presence.lipsync.audio import MlpAnimator, model_path
 from presence.lipsync.base import VISEME_INDEX, Animator, VisemeFrame, rest_weights
@@ -115,9 +115,11 @@ def test_a_new_start_sample_begins_a_new_reply(make: AudioAnimatorFactory) -> No
 
 
 def test_create_animator_builds_every_kind() -> None:
-    for kind in ("phonemes", "audio", "audio-mlp", "energy"):
+    for kind in ANIMATOR_KINDS:
         assert create_animator(kind, 24000, 60).fps == 60
-    assert isinstance(create_animator("audio", 24000, 60), AudioAnimator)
+    assert isinstance(create_animator("audio-causal", 24000, 60), AudioAnimator)
+    assert isinstance(create_animator("audio", 24000, 60), AlignedAnimator)
+    assert isinstance(create_animator("transcript", 24000, 60), AlignedAnimator)
     with pytest.raises(ValueError, match="unknown animator"):
         create_animator("magic", 24000, 60)
 
