@@ -35,14 +35,14 @@ async def cloud(name: str) -> AsyncIterator[tuple[Engine, str]]:
         async with gemini_live_server.FakeGeminiLive().running() as gemini:
             yield (
                 GeminiLiveEngine(
-                    "AIza-test", model="gemini-live-test", base_url=gemini.base_url, ssl_context=gemini.client_ssl
+                    "AIza-test", model="gemini-3.8-live", base_url=gemini.base_url, ssl_context=gemini.client_ssl
                 ),
                 gemini_live_server.REPLY,
             )
     else:
         async with openai_realtime_server.FakeRealtimeServer().running() as openai:
             yield (
-                OpenAIRealtimeEngine("sk-test", model="gpt-realtime", base_url=openai.base_url),
+                OpenAIRealtimeEngine("sk-test", model="gpt-realtime-2.1", base_url=openai.base_url),
                 openai_realtime_server.REPLY,
             )
 
