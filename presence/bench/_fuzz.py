@@ -64,7 +64,7 @@ class FuzzReport:
             "frames": self.frames,
             "protocol_errors": dict(self.protocol_errors),
             "escaped": dict(self.escaped),
-            "examples": [{"input_hex": data[:200].hex(), "error": error} for data, error in self.escapes],
+            "examples": [{"input_hex": data[:96].hex(), "error": error} for data, error in self.escapes],
         }
 
 

@@ -122,7 +122,7 @@ async def _rss_watch(server: ServerProcess, kill_above: int, every_s: float = 0.
         seen["end"] = server.rss_bytes()
 
 
-async def _wait_until(condition: Callable[[], Awaitable[bool]], limit_s: float, every_s: float = 0.1) -> float | None:
+async def wait_until(condition: Callable[[], Awaitable[bool]], limit_s: float, every_s: float = 0.1) -> float | None:
     """Seconds until ``condition`` held, or None if it did not within ``limit_s``."""
     start = time.monotonic()
     while time.monotonic() - start < limit_s:
@@ -384,7 +384,7 @@ async def many_sessions(server: ServerProcess, sessions: int, release_s: float =
     rss_open = server.rss_bytes()
     health = await _healthz_ok(server.port, 2.0)
     await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
-    released = await _wait_until(lambda: _no_sessions(server), release_s)
+    released = await wait_until(lambda: _no_sessions(server), release_s)
     clean = outcomes.get("accepted", 0) + outcomes.get("closed 1013", 0) == sessions
     probe.passed = clean and health is not None and released is not None and server.alive()
     probe.measured.update(
@@ -425,15 +425,18 @@ async def pause_mid_reply(server: ServerProcess, pause_s: float = 3.0, limit_s: 
             server.resume()
     turn = await turn_task
     errors = client.received.events_of("error")
+    closed_by_server = client.close_code
+    health = await _healthz_ok(server.port, 2.0)
     await client.close()
-    probe.passed = paused and (turn.completed or bool(errors)) and client.close_code in (None, 1000)
+    probe.passed = paused and (turn.completed or bool(errors)) and closed_by_server is None and health is not None
     probe.measured.update(
         paused_mid_reply=paused,
         turn_completed=turn.completed,
+        turn_first_audio_ms=round(turn.first_audio_ms, 1) if turn.first_audio_ms is not None else None,
         turn_error=turn.error,
         error_events=[e.get("code") for e in errors],
-        session_close_code=client.close_code,
-        healthz_after_ms=await _healthz_ok(server.port, 2.0),
+        session_closed_by_server=closed_by_server,
+        healthz_after_ms=round(health, 1) if health is not None else None,
     )
     return probe
 
@@ -485,7 +488,7 @@ async def drop_mid_turn(server: ServerProcess, clients: int = 5, release_s: floa
             await ws.close()
 
     await asyncio.gather(*(one(seed) for seed in range(clients)))
-    released = await _wait_until(lambda: _no_sessions(server), release_s)
+    released = await wait_until(lambda: _no_sessions(server), release_s)
     probe.passed = dropped == clients and released is not None
     probe.measured.update(dropped_mid_reply=dropped, released_s=round(released, 2) if released is not None else None)
     return probe
