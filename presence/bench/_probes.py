@@ -55,6 +55,11 @@ class Probe:
     passed: bool = False
     measured: dict[str, Any] = field(default_factory=dict)
 
+    def summary(self) -> str:
+        """One line for an assertion message or a log: verdict, expectation, measurements."""
+        values = ", ".join(f"{key}={value}" for key, value in self.measured.items())
+        return f"{self.name}: {'held' if self.passed else 'FAILED'} ({self.expectation}); {values}"
+
 
 def documented_close_codes(protocol_md: Path | None = None) -> frozenset[int]:
     """The codes in docs/protocol.md's close-code table (empty when the docs are not at hand)."""

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -28,6 +28,14 @@ def serve() -> ServeFactory:
         return presence_process(*SCRIPTED, *flags, nofile=nofile, stop_timeout_s=3)
 
     return start
+
+
+@pytest.fixture(scope="session")
+def shared_server() -> Iterator[ServerProcess]:
+    """One server for the probes that leave nothing behind (each waits until its sessions are
+    released); at 20 sessions, so that floods and the 200-session burst reach the limit."""
+    with presence_process(*SCRIPTED, "--max-sessions", "20", stop_timeout_s=3) as process:
+        yield process
 
 
 @pytest.fixture(scope="session")

@@ -10,19 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import websockets
 
 from presence.bench._probes import good_speech, wait_until
-from presence.bench._server import ServerProcess, presence_process
+from presence.bench._server import ServerProcess
 from presence.bench._turns import speak_turn
 from presence.bench._wire import HELLO, open_raw, sessions_active
 from presence.client.connection import PresenceClient, client_hello
 from presence.protocol.frames import FrameType
-from tests.reliability.conftest import SCRIPTED
 from tests.server.test_close_codes import CASES, raw_header
 
 pytestmark = pytest.mark.reliability
@@ -46,10 +44,9 @@ ISSUE_CASES: list[tuple[str, list[Any], int, str]] = [
 ALL_CASES = CASES + [case for case in ISSUE_CASES if case[0] not in {c[0] for c in CASES}]
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[ServerProcess]:
-    with presence_process(*SCRIPTED, stop_timeout_s=3) as process:
-        yield process
+@pytest.fixture
+def server(shared_server: ServerProcess) -> ServerProcess:
+    return shared_server
 
 
 async def close_code_after(url: str, messages: list[bytes | str], limit_s: float = 10) -> tuple[int | None, str]:
