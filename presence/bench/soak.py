@@ -241,7 +241,7 @@ def _markdown(command: str, soak: dict[str, Any] | None, found: list[probes.Prob
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="presence bench soak", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="CI size: 2 sessions × 0.25 min, small probes")
+    parser.add_argument("--quick", action="store_true", help="CI size: 2 sessions × 0.15 min, small probes")
     parser.add_argument("--sessions", type=int, default=10)
     parser.add_argument("--minutes", type=float, default=2.0)
     parser.add_argument("--engine", default="scripted", choices=["scripted", "local", "gemini", "openai"])
@@ -254,7 +254,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--json")
     parser.add_argument("--md", default="docs/benchmarks/soak.md", help="Markdown report ('' for none)")
     args = parser.parse_args(argv)
-    sessions, minutes = (2, 0.25) if args.quick else (args.sessions, args.minutes)
+    sessions, minutes = (2, 0.15) if args.quick else (args.sessions, args.minutes)
     fuzz_count = args.fuzz if args.fuzz is not None else (2000 if args.quick else 0)
     base = ("--engine", args.engine, *(("--vad", args.vad) if args.vad else ()))
     soak = None
