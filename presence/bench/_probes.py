@@ -70,7 +70,8 @@ def documented_close_codes(protocol_md: Path | None = None) -> frozenset[int]:
 
 
 def good_speech(seed: int = 0) -> np.ndarray:
-    """A user turn every VAD takes for speech: 0.6 s voiced, then the silence that ends it."""
+    """A synthetic user turn, 0.6 s voiced then silence. The energy VAD takes it for speech;
+    Silero does not (probabilities 0.1–0.4): with Silero, pass real speech as ``speech``."""
     return np.concatenate([speech_like(0.6, seed=seed), silence(0.1)])
 
 
@@ -303,6 +304,7 @@ async def timestamp_attack(
     watch_s: float = 6.0,
     close_within_s: float = 5.0,
     kill_mb: float = 1500,
+    speech: np.ndarray | None = None,
 ) -> Probe:
     """AUDIO_IN timestamps the client controls: one frame at 2^62 (``mode="far"``), or +10 s per
     frame at 100 frames/s (``mode="jumps"``). The server must stay responsive — /healthz within
@@ -339,7 +341,7 @@ async def timestamp_attack(
 
     async with _rss_watch(server, int(kill_mb * MB)) as rss, _health_watch(server.port) as answers:
         attack_task = asyncio.create_task(attack(), name="probe-attacker")
-        turn = await speak_turn(good, good_speech(), limit_s=watch_s)
+        turn = await speak_turn(good, good_speech() if speech is None else speech, limit_s=watch_s)
         await attack_task
     await attacker.close()
     with contextlib.suppress(Exception):
@@ -407,7 +409,9 @@ async def many_sessions(server: ServerProcess, sessions: int, release_s: float =
 # ----------------------------------------------------------------------------- faults
 
 
-async def pause_mid_reply(server: ServerProcess, pause_s: float = 3.0, limit_s: float = 30.0) -> Probe:
+async def pause_mid_reply(
+    server: ServerProcess, pause_s: float = 3.0, limit_s: float = 30.0, speech: np.ndarray | None = None
+) -> Probe:
     """SIGSTOP the server for ``pause_s`` once the reply's first audio arrived, then SIGCONT.
 
     Start the server with a reply longer than the pause (``--scripted-reply-ms``)."""
@@ -417,7 +421,8 @@ async def pause_mid_reply(server: ServerProcess, pause_s: float = 3.0, limit_s: 
     )
     client = PresenceClient(server.url)
     await client.connect()
-    turn_task = asyncio.create_task(speak_turn(client, good_speech(), limit_s=limit_s), name="probe-turn")
+    spoken = good_speech() if speech is None else speech
+    turn_task = asyncio.create_task(speak_turn(client, spoken, limit_s=limit_s), name="probe-turn")
     # PresenceClient has no audio-arrival event to await: poll its record every 10 ms.
     while not any(frame.data for _, frame in client.received.audio) and not turn_task.done():  # noqa: ASYNC110
         await asyncio.sleep(0.01)
@@ -446,7 +451,9 @@ async def pause_mid_reply(server: ServerProcess, pause_s: float = 3.0, limit_s: 
     return probe
 
 
-async def drop_mid_turn(server: ServerProcess, clients: int = 5, release_s: float = 10.0) -> Probe:
+async def drop_mid_turn(
+    server: ServerProcess, clients: int = 5, release_s: float = 10.0, speech: np.ndarray | None = None
+) -> Probe:
     """Clients reset their TCP connection while the reply streams; the server must release them."""
     probe = Probe(
         f"{clients} clients drop TCP mid-turn",
@@ -459,7 +466,7 @@ async def drop_mid_turn(server: ServerProcess, clients: int = 5, release_s: floa
         ws = await open_raw(server.url)
         await ws.send(HELLO)
         await asyncio.wait_for(ws.recv(), 5)
-        speech = good_speech(seed)
+        spoken = good_speech(seed) if speech is None else speech
         loop = asyncio.get_running_loop()
         start = loop.time()
         replying = False
@@ -477,7 +484,7 @@ async def drop_mid_turn(server: ServerProcess, clients: int = 5, release_s: floa
         i = 0
         while not replying and loop.time() - start < 10:
             offset = i * FRAME_SAMPLES
-            chunk = speech[offset : offset + FRAME_SAMPLES] if offset < len(speech) else silence(0.02)
+            chunk = spoken[offset : offset + FRAME_SAMPLES] if offset < len(spoken) else silence(0.02)
             await ws.send(encode(AudioIn(float_to_s16le(chunk), seq=i, timestamp=offset)))
             i += 1
             await asyncio.sleep(max(0.0, start + i * 0.02 - loop.time()))

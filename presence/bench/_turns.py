@@ -26,6 +26,7 @@ class TurnOutcome:
 
     record: dict[str, Any] | None
     first_audio_ms: float | None
+    server_ms: float | None  # the server's own view: reply releasable → first audio frame sent
     confirmed_at: float | None  # monotonic time the confirming frame was sent
     error: str | None
 
@@ -37,6 +38,7 @@ class TurnOutcome:
 async def speak_turn(client: PresenceClient, speech: np.ndarray, limit_s: float = 15.0) -> TurnOutcome:
     """Speak ``speech`` (16 kHz float32) and keep streaming silence until the turn's record arrives."""
     known = {body.get("turn_id") for body in client.received.events_of("metrics")}
+    seen = 0  # events already looked at: a long session must not rescan them every frame
     loop = asyncio.get_running_loop()
     start = loop.time()
     silence = np.zeros(FRAME_SAMPLES, dtype=np.float32)
@@ -48,7 +50,7 @@ async def speak_turn(client: PresenceClient, speech: np.ndarray, limit_s: float 
             if offset < len(speech):
                 chunk = speech[offset : offset + FRAME_SAMPLES]
             elif loop.time() - start > limit_s + len(speech) / 16_000:
-                return TurnOutcome(None, None, None, "no turn record within the limit")
+                return TurnOutcome(None, None, None, None, "no turn record within the limit")
             else:
                 chunk = silence
             delay = start + index * FRAME_S - loop.time()
@@ -56,12 +58,20 @@ async def speak_turn(client: PresenceClient, speech: np.ndarray, limit_s: float 
                 await asyncio.sleep(delay)
             await client.send_audio(chunk)
             index += 1
+            events = client.received.events
             record = next(
-                (b for b in client.received.events_of("metrics") if b.get("turn_id") not in known),
+                (
+                    body
+                    for _, body in events[seen:]
+                    if body.get("type") == "metrics" and body.get("turn_id") not in known
+                ),
                 None,
             )
+            seen = len(events)
     except websockets.ConnectionClosed as exc:
-        return TurnOutcome(None, None, None, f"session closed ({exc.rcvd.code if exc.rcvd else 'no close frame'})")
+        return TurnOutcome(
+            None, None, None, None, f"session closed ({exc.rcvd.code if exc.rcvd else 'no close frame'})"
+        )
     return _outcome(client, record)
 
 
@@ -74,4 +84,8 @@ def _outcome(client: PresenceClient, record: dict[str, Any]) -> TurnOutcome:
     if start is not None:
         first = next((at for at, frame in client.received.audio if frame.timestamp >= start and frame.data), None)
     latency = (first - sent) * 1000 if first is not None and sent is not None else None
-    return TurnOutcome(record, latency, sent, record.get("error"))
+    server = None
+    if record.get("first_audio_sent_ms") is not None and record.get("turn_confirmed_ms") is not None:
+        release = max(record["turn_confirmed_ms"], record.get("engine_first_audio_ms") or 0.0)
+        server = record["first_audio_sent_ms"] - release
+    return TurnOutcome(record, latency, server, sent, record.get("error"))

@@ -7,10 +7,14 @@ assertion message, so a failure says what happened.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 
 from presence.bench import _probes as probes
 from presence.bench._server import ServerProcess
+from presence.bench.soak import load_utterances
 from tests.reliability.conftest import ServeFactory
 
 pytestmark = pytest.mark.reliability
@@ -36,20 +40,26 @@ async def test_a_ping_flood_from_a_client_that_never_reads_keeps_server_memory_b
     assert probe.passed, probe.summary()
 
 
+@pytest.fixture
+def real_speech(timit_dir: Path) -> np.ndarray:
+    """One TIMIT sentence: Silero, unlike the energy detector, does not take synthetic tones for speech."""
+    return load_utterances(timit_dir, limit=1)[0]
+
+
 async def test_one_audio_frame_stamped_2_to_the_62_neither_stalls_the_server_nor_goes_unanswered(
-    serve: ServeFactory,
+    serve: ServeFactory, real_speech: np.ndarray
 ) -> None:
     # Silero is the server's default detector; the gap it would be asked to score is the attack.
     with serve("--vad", "silero") as server:
-        probe = await probes.timestamp_attack(server, "far", watch_s=5)
+        probe = await probes.timestamp_attack(server, "far", watch_s=5, speech=real_speech)
     assert probe.passed, probe.summary()
 
 
 async def test_ten_second_timestamp_jumps_at_100_frames_a_second_neither_stall_the_server_nor_go_unanswered(
-    serve: ServeFactory,
+    serve: ServeFactory, real_speech: np.ndarray
 ) -> None:
     with serve("--vad", "silero") as server:
-        probe = await probes.timestamp_attack(server, "jumps", frames=200, watch_s=5)
+        probe = await probes.timestamp_attack(server, "jumps", frames=200, watch_s=5, speech=real_speech)
     assert probe.passed, probe.summary()
 
 
