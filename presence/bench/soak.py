@@ -91,18 +91,34 @@ async def _rss_sampler(server: ServerProcess, t0: float, samples: list[tuple[flo
         await asyncio.sleep(1.0)
 
 
+async def _lag_sampler(t0: float, samples: list[tuple[float, float]], every_s: float = 0.1) -> None:
+    """How late this process's event loop wakes up: the clients' own share of the latency."""
+    while True:
+        before = time.monotonic()
+        await asyncio.sleep(every_s)
+        samples.append((before - t0, (time.monotonic() - before - every_s) * 1000))
+
+
+def _load_average() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
 async def run_soak(
     server: ServerProcess, sessions: int, minutes: float, utterances: list[np.ndarray]
 ) -> dict[str, Any]:
     rows: list[TurnRow] = []
     rss: list[tuple[float, int]] = []
+    lag: list[tuple[float, float]] = []
     t0 = time.monotonic()
     rss_start = server.rss_bytes()
+    load_start = _load_average()
     sampler = asyncio.create_task(_rss_sampler(server, t0, rss), name="soak-rss")
+    lagger = asyncio.create_task(_lag_sampler(t0, lag), name="soak-lag")
     until = t0 + minutes * 60
     await asyncio.gather(*(_session(server.url, i, utterances, t0, until, rows) for i in range(sessions)))
     released = await probes.wait_until(_released(server), 15)
     sampler.cancel()
+    lagger.cancel()
     rss_end = server.rss_bytes()
     per_minute = []
     for minute in range(int(np.ceil(minutes)) or 1):
@@ -110,6 +126,7 @@ async def run_soak(
         latency = [r.outcome.first_audio_ms for r in in_minute if r.outcome.first_audio_ms is not None]
         server_ms = [r.outcome.server_ms for r in in_minute if r.outcome.server_ms is not None]
         rss_in = [b for t, b in rss if t < (minute + 1) * 60]
+        lag_in = [ms for t, ms in lag if minute * 60 <= t < (minute + 1) * 60]
         per_minute.append(
             {
                 "minute": minute + 1,
@@ -117,6 +134,7 @@ async def run_soak(
                 "lost": sum(1 for r in in_minute if not r.outcome.completed),
                 "first_audio_ms": summary(latency, 1),
                 "server_ms": summary(server_ms, 1),
+                "client_loop_lag_ms": summary(lag_in, 1),
                 "rss_mb": round(rss_in[-1] / MB, 1) if rss_in else None,
             }
         )
@@ -138,6 +156,7 @@ async def run_soak(
         "rss_peak_mb": round(max((b for _, b in rss), default=rss_start) / MB, 1),
         "rss_end_mb": round(rss_end / MB, 1),
         "sessions_released_s": round(released, 2) if released is not None else None,
+        "load_average": [load_start, _load_average()],
     }
 
 
@@ -206,12 +225,15 @@ def _markdown(command: str, soak: dict[str, Any] | None, found: list[probes.Prob
             + (f" {soak['lost_reasons']}" if soak["lost_reasons"] else "")
             + f". Server RSS: start **{soak['rss_start_mb']} MB**, peak "
             f"{soak['rss_peak_mb']} MB, end **{soak['rss_end_mb']} MB** (sessions released after "
-            f"{soak['sessions_released_s']} s).",
+            f"{soak['sessions_released_s']} s). Load average (1 min) of the shared machine: "
+            f"{soak['load_average'][0]:.1f} at the start, {soak['load_average'][1]:.1f} at the end; the client-side "
+            "latency includes the clients' own event-loop lag (last column), the server column does not.",
             table(
                 [
                     {"minute": m["minute"], "turns": m["turns"], "lost": m["lost"], "rss": m["rss_mb"]}
                     | {k: m["first_audio_ms"][k] for k in ("p50", "p95", "p99")}
                     | {f"server {k}": m["server_ms"][k] for k in ("p50", "p99")}
+                    | {"lag": m["client_loop_lag_ms"]["p99"]}
                     for m in soak["per_minute"]
                 ],
                 [
@@ -223,6 +245,7 @@ def _markdown(command: str, soak: dict[str, Any] | None, found: list[probes.Prob
                     ("p99", "p99 ms"),
                     ("server p50", "server p50 ms"),
                     ("server p99", "server p99 ms"),
+                    ("lag", "client loop lag p99 ms"),
                     ("rss", "RSS MB"),
                 ],
             ),
