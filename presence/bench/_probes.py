@@ -1,4 +1,4 @@
-"""Exhaustion and fault probes against a running ``presence serve`` process (issue #12).
+"""Exhaustion probes against a running ``presence serve`` process (issue #12); faults are in ``_faults``.
 
 Each probe is bounded in count and time and stops by itself; it attacks over real loopback
 sockets, watches the server from outside (/healthz, /metrics, /proc) and returns a
@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import re
 import socket
-import struct
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -25,7 +24,6 @@ import numpy as np
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from presence.audio.pcm import float_to_s16le
 from presence.audio.signals import silence, speech_like
 from presence.bench._server import PACKAGE_ROOT, ServerProcess
 from presence.bench._turns import FRAME_SAMPLES, speak_turn
@@ -41,7 +39,7 @@ from presence.bench._wire import (
     upgraded_socket,
 )
 from presence.client.connection import PresenceClient
-from presence.protocol.frames import AudioIn, AudioOut, ServerHello, decode, encode
+from presence.protocol.frames import AudioIn, ServerHello, decode, encode
 
 MB = 2**20
 #: Close codes that say nothing about why an attacker was stopped (or that the server broke).
@@ -75,7 +73,7 @@ def good_speech(seed: int = 0) -> np.ndarray:
     return np.concatenate([speech_like(0.6, seed=seed), silence(0.1)])
 
 
-async def _healthz_ok(port: int, limit_s: float = 1.0) -> float | None:
+async def healthz_ms(port: int, limit_s: float = 1.0) -> float | None:
     """Milliseconds /healthz took to answer 200, or None if it did not within ``limit_s``."""
     try:
         status, _, ms = await http_get(port, "/healthz", limit_s)
@@ -91,7 +89,7 @@ async def _health_watch(port: int, every_s: float = 0.25, limit_s: float = 1.0) 
 
     async def poll() -> None:
         while True:
-            answers.append(await _healthz_ok(port, limit_s))
+            answers.append(await healthz_ms(port, limit_s))
             await asyncio.sleep(every_s)
 
     task = asyncio.create_task(poll(), name="probe-healthz")
@@ -139,7 +137,7 @@ async def wait_until(condition: Callable[[], Awaitable[bool]], limit_s: float, e
     return None
 
 
-async def _no_sessions(server: ServerProcess) -> bool:
+async def no_sessions(server: ServerProcess) -> bool:
     return await sessions_active(server.port) == 0
 
 
@@ -389,9 +387,9 @@ async def many_sessions(server: ServerProcess, sessions: int, release_s: float =
     await asyncio.gather(*(one() for _ in range(sessions)))
     all_answered_s = time.monotonic() - started
     rss_open = server.rss_bytes()
-    health = await _healthz_ok(server.port, 2.0)
+    health = await healthz_ms(server.port, 2.0)
     await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
-    released = await wait_until(lambda: _no_sessions(server), release_s)
+    released = await wait_until(lambda: no_sessions(server), release_s)
     clean = outcomes.get("accepted", 0) + outcomes.get("closed 1013", 0) == sessions
     probe.passed = clean and health is not None and released is not None and server.alive()
     probe.measured.update(
@@ -403,104 +401,4 @@ async def many_sessions(server: ServerProcess, sessions: int, release_s: float =
         rss_after_close_mb=round(server.rss_bytes() / MB, 1),
         released_s=round(released, 2) if released is not None else None,
     )
-    return probe
-
-
-# ----------------------------------------------------------------------------- faults
-
-
-async def pause_mid_reply(
-    server: ServerProcess, pause_s: float = 3.0, limit_s: float = 30.0, speech: np.ndarray | None = None
-) -> Probe:
-    """SIGSTOP the server for ``pause_s`` once the reply's first audio arrived, then SIGCONT.
-
-    Start the server with a reply longer than the pause (``--scripted-reply-ms``)."""
-    probe = Probe(
-        f"server paused {pause_s:g} s mid-reply",
-        "the turn then completes, or ends with an error event; the session is not dropped",
-    )
-    client = PresenceClient(server.url)
-    await client.connect()
-    spoken = good_speech() if speech is None else speech
-    turn_task = asyncio.create_task(speak_turn(client, spoken, limit_s=limit_s), name="probe-turn")
-    # PresenceClient has no audio-arrival event to await: poll its record every 10 ms.
-    while not any(frame.data for _, frame in client.received.audio) and not turn_task.done():  # noqa: ASYNC110
-        await asyncio.sleep(0.01)
-    paused = not turn_task.done()
-    if paused:
-        server.pause()
-        try:
-            await asyncio.sleep(pause_s)  # the fault itself: the process is frozen this long
-        finally:
-            server.resume()
-    turn = await turn_task
-    errors = client.received.events_of("error")
-    closed_by_server = client.close_code
-    health = await _healthz_ok(server.port, 2.0)
-    await client.close()
-    probe.passed = paused and (turn.completed or bool(errors)) and closed_by_server is None and health is not None
-    probe.measured.update(
-        paused_mid_reply=paused,
-        turn_completed=turn.completed,
-        turn_first_audio_ms=round(turn.first_audio_ms, 1) if turn.first_audio_ms is not None else None,
-        turn_error=turn.error,
-        error_events=[e.get("code") for e in errors],
-        session_closed_by_server=closed_by_server,
-        healthz_after_ms=round(health, 1) if health is not None else None,
-    )
-    return probe
-
-
-async def drop_mid_turn(
-    server: ServerProcess, clients: int = 5, release_s: float = 10.0, speech: np.ndarray | None = None
-) -> Probe:
-    """Clients reset their TCP connection while the reply streams; the server must release them."""
-    probe = Probe(
-        f"{clients} clients drop TCP mid-turn",
-        f"presence_sessions_active returns to 0 within {release_s:g} s",
-    )
-    dropped = 0
-
-    async def one(seed: int) -> None:
-        nonlocal dropped
-        ws = await open_raw(server.url)
-        await ws.send(HELLO)
-        await asyncio.wait_for(ws.recv(), 5)
-        spoken = good_speech(seed) if speech is None else speech
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        replying = False
-
-        async def read() -> None:
-            nonlocal replying
-            async for message in ws:
-                if isinstance(message, bytes):
-                    frame = decode(message)
-                    if isinstance(frame, AudioOut) and frame.data:
-                        replying = True
-                        return
-
-        reader = asyncio.create_task(read(), name="probe-drop-reader")
-        i = 0
-        while not replying and loop.time() - start < 10:
-            offset = i * FRAME_SAMPLES
-            chunk = spoken[offset : offset + FRAME_SAMPLES] if offset < len(spoken) else silence(0.02)
-            await ws.send(encode(AudioIn(float_to_s16le(chunk), seq=i, timestamp=offset)))
-            i += 1
-            await asyncio.sleep(max(0.0, start + i * 0.02 - loop.time()))
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError, websockets.ConnectionClosed):
-            await reader
-        if replying:
-            sock = ws.transport.get_extra_info("socket")
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
-            ws.transport.abort()
-            dropped += 1
-        else:
-            await ws.close()
-
-    await asyncio.gather(*(one(seed) for seed in range(clients)))
-    released = await wait_until(lambda: _no_sessions(server), release_s)
-    probe.passed = dropped == clients and released is not None
-    probe.measured.update(dropped_mid_reply=dropped, released_s=round(released, 2) if released is not None else None)
     return probe

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from presence.bench import _faults as faults
 from presence.bench import _probes as probes
 from presence.bench._browser import read_wav16, speech_bounds
 from presence.bench._fuzz import fuzz_decoder
@@ -193,9 +194,9 @@ def probe_plan(quick: bool, speech: np.ndarray) -> list[tuple[tuple[str, ...], i
         (
             ("--scripted-reply-ms", "4000", "--max-lead-ms", "0"),
             None,
-            lambda s: probes.pause_mid_reply(s, 3.0, speech=sp),
+            lambda s: faults.pause_mid_reply(s, 3.0, speech=sp),
         ),
-        ((), None, lambda s: probes.drop_mid_turn(s, 5 if q else 20, speech=sp)),
+        ((), None, lambda s: faults.drop_mid_turn(s, 5 if q else 20, speech=sp)),
     ]
 
 

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from presence.bench import _faults as faults
 from presence.bench import _probes as probes
 from presence.bench._server import ServerProcess
 from presence.bench._turns import speak_turn
@@ -28,12 +29,12 @@ async def test_a_server_paused_3_s_mid_reply_then_completes_the_turn_or_reports_
 ) -> None:
     # A reply longer than the pause, paced in real time, so the freeze lands inside it.
     with serve("--scripted-reply-ms", "4000", "--max-lead-ms", "0") as server:
-        probe = await probes.pause_mid_reply(server, pause_s=3.0)
+        probe = await faults.pause_mid_reply(server, pause_s=3.0)
     assert probe.passed, probe.summary()
 
 
 async def test_sessions_whose_clients_drop_tcp_mid_turn_are_released(shared_server: ServerProcess) -> None:
-    probe = await probes.drop_mid_turn(shared_server, clients=5)
+    probe = await faults.drop_mid_turn(shared_server, clients=5)
     assert probe.passed, probe.summary()
 
 
