@@ -142,7 +142,10 @@ async def run_soak(
     lost = [r for r in rows if not r.outcome.completed]
     reasons: dict[str, int] = {}
     for r in lost:
-        key = r.outcome.error or ("no reply audio" if r.outcome.record else "no record")
+        record = r.outcome.record
+        key = r.outcome.error or (
+            "no record" if record is None else "interrupted" if record.get("interrupted") else "no reply audio"
+        )
         reasons[key] = reasons.get(key, 0) + 1
     return {
         "sessions": sessions,
