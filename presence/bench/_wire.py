@@ -28,23 +28,25 @@ HELLO = encode(ClientHello(client_hello()))
 OTHER_CLIENT = "127.0.0.2"
 
 
-def session_request(url: str) -> tuple[str, dict[str, str]]:
-    """(URL, extra upgrade headers) for one raw session connection: today the URL as given."""
+async def session_request(url: str) -> tuple[str, dict[str, str]]:
+    """(URL, extra upgrade headers) for one raw session connection: today the URL as given.
+
+    Once servers ask for session tokens, this is the one line to change (with main's
+    ``presence.client.auth``): ``return await authorised_url(url), {}``."""
     return url, {}
 
 
 async def open_raw(url: str, local_host: str | None = None, **kwargs: Any) -> ClientConnection:
     """A WebSocket to ``url`` with no presence handshake sent; ``local_host`` picks the source address."""
-    target, headers = session_request(url)
+    target, headers = await session_request(url)
     options: dict[str, Any] = {"max_size": None, "compression": None, "open_timeout": 10, "close_timeout": 2, **kwargs}
     if local_host is not None:
         options["local_addr"] = (local_host, 0)
     return await websockets.connect(target, additional_headers=headers, **options)
 
 
-def upgrade_request(url: str) -> bytes:
-    """The HTTP upgrade request that ``open_raw`` would send, for a socket driven by hand."""
-    target, headers = session_request(url)
+def upgrade_request(target: str, headers: dict[str, str]) -> bytes:
+    """The HTTP upgrade request for ``session_request``'s answer, for a socket driven by hand."""
     parts = urlsplit(target)
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     key = base64.b64encode(os.urandom(16)).decode()
@@ -91,7 +93,7 @@ async def upgraded_socket(url: str, recv_buffer: int = 4096, limit_s: float = 10
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, recv_buffer)
     sock.setblocking(False)
     await asyncio.wait_for(loop.sock_connect(sock, (parts.hostname or "127.0.0.1", parts.port or 80)), limit_s)
-    await loop.sock_sendall(sock, upgrade_request(url))
+    await loop.sock_sendall(sock, upgrade_request(*await session_request(url)))
     response = b""
     deadline = time.monotonic() + limit_s
     while b"\r\n\r\n" not in response:
@@ -129,8 +131,9 @@ async def http_get(
 
 
 async def sessions_active(port: int, limit_s: float = 2.0) -> float:
-    """The server's ``presence_sessions_active`` gauge, read from /metrics."""
-    _, body, _ = await http_get(port, "/metrics", limit_s)
+    """The server's ``presence_sessions_active`` gauge, read from /metrics as the operator would
+    (from 127.0.0.1: servers may show /metrics to chosen addresses only)."""
+    _, body, _ = await http_get(port, "/metrics", limit_s, local_host="127.0.0.1")
     for line in body.decode().splitlines():
         if line.startswith("presence_sessions_active "):
             return float(line.split()[1])

@@ -199,7 +199,7 @@ def probe_plan(quick: bool, speech: np.ndarray) -> list[tuple[tuple[str, ...], i
             None,
             lambda s: faults.pause_mid_reply(s, 3.0, speech=sp),
         ),
-        ((), None, lambda s: faults.drop_mid_turn(s, 5 if q else 20, speech=sp)),
+        ((), None, lambda s: faults.drop_mid_turn(s, 5 if q else 12, speech=sp)),
     ]
 
 

@@ -38,9 +38,10 @@ _HUGE_RATE_HELLO = json.dumps({**client_hello(), "audio_in": [{"codec": "pcm_s16
 )
 
 ISSUE_CASES: list[tuple[str, list[Any], int, str]] = [
-    ("hello with a 5000-digit sample rate", [_raw_frame(FrameType.CLIENT_HELLO, _HUGE_RATE_HELLO)], 1007, ""),
-    ("event with a 5000-digit integer", [HELLO, _raw_frame(FrameType.EVENT, f'{{"type":"x","n":{HUGE}}}')], 1007, ""),
+    ("a 5000-digit sample rate in the hello", [_raw_frame(FrameType.CLIENT_HELLO, _HUGE_RATE_HELLO)], 1007, ""),
+    ("a 5000-digit integer in an event", [HELLO, _raw_frame(FrameType.EVENT, f'{{"type":"x","n":{HUGE}}}')], 1007, ""),
 ]
+# Named as in tests/server/test_close_codes.py on main, which adds the same two cases: no duplicates after a merge.
 ALL_CASES = CASES + [case for case in ISSUE_CASES if case[0] not in {c[0] for c in CASES}]
 
 
