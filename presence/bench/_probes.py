@@ -365,18 +365,25 @@ async def timestamp_attack(
     return probe
 
 
+def client_address(index: int) -> str:
+    """A distinct loopback source address per simulated user (127.0.1.1, 127.0.1.2, …)."""
+    return f"127.0.{1 + index // 250}.{1 + index % 250}"
+
+
 async def many_sessions(server: ServerProcess, sessions: int, release_s: float = 15.0) -> Probe:
-    """``sessions`` hellos at once: each is accepted or refused with 1013; the server stays up."""
+    """``sessions`` users, each from its own address, say hello at once: each is accepted or refused
+    with 1013; the server stays up. (Distinct addresses: per-address caps are the flood probes' business.)"""
     probe = Probe(f"{sessions} sessions at once", "each accepted or refused with 1013; server up; all released after")
-    clients: list[PresenceClient] = []
+    opened: list[ClientConnection] = []
     outcomes: dict[str, int] = {}
 
-    async def one() -> None:
-        client = PresenceClient(server.url)
+    async def one(index: int) -> None:
         try:
-            await client.connect()
-            clients.append(client)
-            key = "accepted"
+            ws = await open_raw(server.url, local_host=client_address(index))
+            opened.append(ws)
+            await ws.send(HELLO)
+            reply = await asyncio.wait_for(ws.recv(), 10)
+            key = "accepted" if isinstance(reply, bytes) and isinstance(decode(reply), ServerHello) else "other reply"
         except websockets.ConnectionClosed as exc:
             key = f"closed {exc.rcvd.code if exc.rcvd else 'without code'}"
         except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:
@@ -385,11 +392,11 @@ async def many_sessions(server: ServerProcess, sessions: int, release_s: float =
 
     rss0 = server.rss_bytes()
     started = time.monotonic()
-    await asyncio.gather(*(one() for _ in range(sessions)))
+    await asyncio.gather(*(one(i) for i in range(sessions)))
     all_answered_s = time.monotonic() - started
     rss_open = server.rss_bytes()
     health = await healthz_ms(server.port, 2.0)
-    await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+    await _close_all(opened)
     released = await wait_until(lambda: no_sessions(server), release_s)
     clean = outcomes.get("accepted", 0) + outcomes.get("closed 1013", 0) == sessions
     probe.passed = clean and health is not None and released is not None and server.alive()

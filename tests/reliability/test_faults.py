@@ -38,17 +38,16 @@ async def test_sessions_whose_clients_drop_tcp_mid_turn_are_released(shared_serv
     assert probe.passed, probe.summary()
 
 
-class RaisingSession(ScriptedSession):
-    """Its reply task dies with an exception before producing any audio."""
-
-    async def _speak(self, turn_id: int, text: str, started: float) -> None:
-        raise RuntimeError("synthesis crashed inside the reply task")
+async def _crash(turn_id: int, text: str, started: float) -> None:
+    raise RuntimeError("synthesis crashed inside the reply task")
 
 
 class RaisingEngine(ScriptedEngine):
+    """The scripted engine, except that every reply task dies with an exception before any audio."""
+
     async def open_session(self, options: SessionOptions) -> ScriptedSession:
-        session = RaisingSession(self.script, self.clock)
-        self.sessions.append(session)
+        session = await super().open_session(options)
+        session._speak = _crash  # type: ignore[method-assign]  # replaces the reply task's body
         return session
 
 

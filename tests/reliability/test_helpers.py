@@ -9,7 +9,7 @@ import pytest
 
 from presence.bench._browser import write_wav
 from presence.bench._probes import documented_close_codes
-from presence.bench._wire import OP_PING, client_frame, session_request, upgrade_request
+from presence.bench._wire import OP_PING, client_frame, upgrade_request
 from presence.bench.soak import read_timit_wav
 from tests.conftest import REPO
 
@@ -23,11 +23,11 @@ def test_client_frames_are_masked_as_rfc_6455_shows() -> None:
     assert client_frame(OP_PING, b"p" * 200, mask=bytes(4))[:4] == bytes([0x89, 0x80 | 126, 0, 200])
 
 
-async def test_the_upgrade_request_is_a_websocket_handshake_for_the_session_path() -> None:
-    request = upgrade_request(*await session_request("ws://127.0.0.1:8080/v1/session")).decode()
+def test_the_upgrade_request_is_a_websocket_handshake_for_the_session_path() -> None:
+    request = upgrade_request("ws://127.0.0.1:8080/v1/session", {"X-Probe": "1"}).decode()
     assert request.startswith("GET /v1/session HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n")
     assert "Upgrade: websocket\r\n" in request and "Sec-WebSocket-Version: 13\r\n" in request
-    assert request.endswith("\r\n\r\n")
+    assert request.endswith("X-Probe: 1\r\n\r\n")
 
 
 def test_documented_close_codes_are_read_from_the_protocol_table() -> None:
