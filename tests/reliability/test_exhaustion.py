@@ -7,6 +7,8 @@ assertion message, so a failure says what happened.
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +42,14 @@ async def test_a_ping_flood_from_a_client_that_never_reads_keeps_server_memory_b
     assert probe.passed, probe.summary()
 
 
+def _exits_within(proc: subprocess.Popen[str], limit_s: float) -> bool:
+    try:
+        proc.wait(limit_s)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
 @pytest.fixture
 def real_speech(timit_dir: Path) -> np.ndarray:
     """One TIMIT sentence: Silero, unlike the energy detector, does not take synthetic tones for speech."""
@@ -52,7 +62,10 @@ async def test_one_audio_frame_stamped_2_to_the_62_neither_stalls_the_server_nor
     # Silero is the server's default detector; the gap it would be asked to score is the attack.
     with serve("--vad", "silero") as server:
         probe = await probes.timestamp_attack(server, "far", watch_s=5, speech=real_speech)
+        server.proc.terminate()
+        exited = await asyncio.to_thread(_exits_within, server.proc, 5.0)
     assert probe.passed, probe.summary()
+    assert exited, "after the attack the server ignored SIGTERM (the issue needed SIGKILL)"
 
 
 async def test_ten_second_timestamp_jumps_at_100_frames_a_second_neither_stall_the_server_nor_go_unanswered(
