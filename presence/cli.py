@@ -148,7 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     talk_parser.add_argument("--settle", type=float, default=20.0, help="seconds to wait for replies after the file")
 
     bench_parser = sub.add_parser("bench", help="run a benchmark suite (presence bench SUITE --help)")
-    bench_parser.add_argument("suite", help="overhead, lipsync, endpointing, engine, cloud, g2g, scale, pipecat ...")
+    bench_parser.add_argument(
+        "suite", help="overhead, lipsync, endpointing, engine, cloud, g2g, scale, pipecat, soak ..."
+    )
     bench_parser.add_argument("rest", nargs=argparse.REMAINDER, help="the suite's own options (--quick, --json PATH)")
     return parser
 
