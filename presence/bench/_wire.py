@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from presence.client.auth import authorised_url
 from presence.client.connection import client_hello
 from presence.protocol.frames import ClientHello, encode
 
@@ -29,11 +30,9 @@ OTHER_CLIENT = "127.0.0.2"
 
 
 async def session_request(url: str) -> tuple[str, dict[str, str]]:
-    """(URL, extra upgrade headers) for one raw session connection: today the URL as given.
-
-    Once servers ask for session tokens, this is the one line to change (with main's
-    ``presence.client.auth``): ``return await authorised_url(url), {}``."""
-    return url, {}
+    """(URL, extra upgrade headers) for one raw session connection: the URL with a session
+    token (docs/security.md), from ``$PRESENCE_TOKEN`` or asked of the loopback server."""
+    return await authorised_url(url), {}
 
 
 async def open_raw(url: str, local_host: str | None = None, **kwargs: Any) -> ClientConnection:
