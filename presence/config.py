@@ -40,13 +40,17 @@ class Settings(BaseSettings):
     # turn-taking
     vad: Literal["silero", "energy"] = Field("silero", description="voice activity detector")
     speculate_ms: int = Field(96, description="silence after which the reply starts, held back")
-    confirm_rule: Literal["fixed", "adaptive"] = Field(
+    confirm_rule: Literal["fixed", "adaptive", "predictor"] = Field(
         "fixed", description="how much silence ends a turn (docs/turn-taking.md)"
     )
     confirm_ms: int = Field(
-        800, description="silence that ends a turn (fixed rule; mid-sentence wait for the adaptive rule)"
+        800,
+        description="silence that ends a turn (fixed rule; mid-sentence wait for adaptive; fallback for predictor)",
     )
     final_ms: int = Field(480, description="adaptive rule: silence after a sentence-final pitch fall")
+    predictor_threshold: float | None = Field(
+        None, description="predictor rule: end-of-turn probability that releases the reply (default: trained)"
+    )
     min_barge_in_ms: int = Field(200, description="user speech must last this long to interrupt the agent")
 
     # conversation

@@ -73,6 +73,7 @@ class EndOfTurnPredictor:
 
     weights: tuple[float, ...]
     text: TextCompleteness
+    threshold: float = 0.5  # the training's choice: ≤ 5 % of held-out mid-utterance pauses released into
 
     def __post_init__(self) -> None:
         if len(self.weights) != len(FEATURES):
@@ -84,7 +85,8 @@ class EndOfTurnPredictor:
     def load(cls, path: Path = WEIGHTS, text: TextCompleteness | None = None) -> EndOfTurnPredictor:
         data = json.loads(path.read_text())
         named = data["weights"]
-        return cls(tuple(float(named[name]) for name in FEATURES), text or TextCompleteness.load())
+        weights = tuple(float(named[name]) for name in FEATURES)
+        return cls(weights, text or TextCompleteness.load(), float(data.get("threshold", 0.5)))
 
     def vector(self, context: PauseContext) -> list[float]:
         logit = None if context.transcript is None else self.text.logit(context.transcript)

@@ -33,6 +33,7 @@ from presence.audio.pcm import Float32
 from presence.audio.prosody import PauseCue
 from presence.audio.vad import WINDOW_SAMPLES, SileroVad
 from presence.endofturn import predictor as fusion
+from presence.endofturn.asr_replay import Transcript, asr_transcripts, silence_onsets
 from presence.endofturn.corpus import (
     DEFAULT_SWITCHBOARD,
     Utterance,
@@ -45,7 +46,7 @@ from presence.endofturn.corpus import (
 from presence.endofturn.predictor import FEATURES, PauseContext
 from presence.endofturn.text import TextCompleteness, features
 from presence.engines.base import INPUT_SAMPLE_RATE
-from presence.session.turns import Signal, TurnConfig, TurnTaker
+from presence.session.turns import TurnConfig, TurnTaker
 
 RATE: Final = INPUT_SAMPLE_RATE
 ATTRIBUTION: Final = (
@@ -221,40 +222,100 @@ def _garble(tokens: tuple[str, ...], rng: np.random.Generator, vocabulary: list[
     return tokens
 
 
+def oracle_words(
+    stream: TrainingStream, onsets: list[int], rng: np.random.Generator, vocabulary: list[str]
+) -> list[Transcript]:
+    """The words spoken before each onset, with ASR-like damage and sometimes late."""
+    out = []
+    for onset in onsets:
+        turn = next((u for u in stream.turns if u.speech_start <= onset < u.speech_end + RATE), None)
+        heard = [w for end, w in turn.words_until if end <= onset + WINDOW_SAMPLES] if turn is not None else []
+        if heard:
+            lag = 0 if rng.random() < 0.6 else int(rng.uniform(0.0, 0.5) * RATE)
+            out.append(Transcript(onset + WINDOW_SAMPLES + lag, onset, " ".join(_garble(heard[-1], rng, vocabulary))))
+    return out
+
+
+@dataclass(slots=True)
+class Recorded:
+    """Feature rows with their truth, and which pause (first silent sample, kind) each belongs to."""
+
+    x: list[list[float]] = field(default_factory=list)
+    y: list[int] = field(default_factory=list)
+    pause: list[tuple[int, int, str]] = field(default_factory=list)  # (stream, silence start, kind)
+    silence_ms: list[float] = field(default_factory=list)
+
+
 def record(
-    stream: TrainingStream, probs: np.ndarray, text: TextCompleteness, rng: np.random.Generator, vocabulary: list[str]
-) -> tuple[list[list[float]], list[int]]:
-    """Replay one stream through the turn machine; features and truth at every pause window."""
+    index: int,
+    stream: TrainingStream,
+    probs: np.ndarray,
+    transcripts: list[Transcript],
+    text: TextCompleteness,
+    out: Recorded,
+) -> None:
+    """Replay one stream through the turn machine; features and truth at every pause window.
+
+    Truth: 1 while the user has finished an utterance and is silent (the end of the turn, or a
+    pause between complete utterances: a legitimate place to take the turn), 0 inside one.
+    """
     recorder = _Recorder()
     taker = TurnTaker(TurnConfig(rule=recorder))
     ends = [(t.speech_end, stream.turns[k + 1].speech_start if k + 1 < len(stream.turns) else len(stream.audio))
             for k, t in enumerate(stream.turns)]  # fmt: skip
-    ends += [span for t in stream.turns for span in t.yields]
-    pending: list[tuple[int, str, int]] = []  # (deliver at, words, covers until)
-    xs: list[list[float]] = []
-    ys: list[int] = []
+    yields = [span for t in stream.turns for span in t.yields]
+    pending = sorted(transcripts, key=lambda tr: tr.ready_at)
+    next_text = 0
     for i, prob in enumerate(probs):
         t = i * WINDOW_SAMPLES
-        for item in [p for p in pending if p[0] <= t]:
-            taker.on_transcript(item[1], item[2])
-            pending.remove(item)
+        while next_text < len(pending) and pending[next_text].ready_at <= t + WINDOW_SAMPLES:
+            taker.on_transcript(pending[next_text].text, pending[next_text].covers_until)
+            next_text += 1
         recorder.now = t + WINDOW_SAMPLES
         before = len(recorder.seen)
-        for tr in taker.on_vad(float(prob), t, WINDOW_SAMPLES, stream.audio[t : t + WINDOW_SAMPLES]):
-            if tr.signal is Signal.SILENCE:
-                turn = next((u for u in stream.turns if u.speech_start <= tr.t_samples < u.speech_end + RATE), None)
-                if turn is None:
-                    continue
-                heard = [w for end, w in turn.words_until if end <= tr.t_samples + WINDOW_SAMPLES]
-                if not heard:
-                    continue
-                tokens = _garble(heard[-1], rng, vocabulary)
-                lag = 0 if rng.random() < 0.6 else int(rng.uniform(0.0, 0.5) * RATE)
-                pending.append((tr.t_samples + lag, " ".join(tokens), tr.t_samples))
+        taker.on_vad(float(prob), t, WINDOW_SAMPLES, stream.audio[t : t + WINDOW_SAMPLES])
         for at, context in recorder.seen[before:]:
-            xs.append(fusion.vector(context, None if context.transcript is None else text.logit(context.transcript)))
-            ys.append(int(any(a <= at - WINDOW_SAMPLES < b for a, b in ends)))
-    return xs, ys
+            start = at - WINDOW_SAMPLES
+            kind = (
+                "end"
+                if any(a <= start < b for a, b in ends)
+                else "yield"
+                if any(a <= start < b for a, b in yields)
+                else "inside"
+            )
+            out.x.append(fusion.vector(context, None if context.transcript is None else text.logit(context.transcript)))
+            out.y.append(int(kind != "inside"))
+            out.pause.append((index, at - round(context.silence_ms * RATE / 1000), kind))
+            out.silence_ms.append(context.silence_ms)
+
+
+def choose_threshold(p: np.ndarray, held: Recorded, max_inside: float = 0.05) -> tuple[float, dict[str, Any]]:
+    """The lowest threshold at which ≤ ``max_inside`` of the held-out pauses inside an utterance
+    would be released into, and what it does at turn ends there."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for row, (stream, start, _) in enumerate(held.pause):
+        groups.setdefault((stream, start), []).append(row)
+    kinds = {key: held.pause[rows[0]][2] for key, rows in groups.items()}
+    inside = [rows for key, rows in groups.items() if kinds[key] == "inside" and held.silence_ms[rows[-1]] >= 150]
+    ends = [rows for key, rows in groups.items() if kinds[key] == "end"]
+    best: tuple[float, dict[str, Any]] = (0.99, {})
+    for threshold in np.round(np.arange(0.99, 0.3, -0.01), 2):
+        cut = float(np.mean([bool(np.any(p[rows] >= threshold)) for rows in inside])) if inside else 0.0
+        if cut > max_inside:
+            break
+        delays = [next((held.silence_ms[r] for r in rows if p[r] >= threshold), np.inf) for rows in ends]
+        finite = [d for d in delays if np.isfinite(d)]
+        best = (
+            float(threshold),
+            {
+                "inside_pauses_cut": round(cut, 4),
+                "inside_pauses": len(inside),
+                "turn_ends": len(ends),
+                "confirmed_within_1600_ms": round(len(finite) / max(len(ends), 1), 3),
+                "confirm_silence_p50_ms": float(np.median(finite)) if finite else None,
+            },
+        )
+    return best
 
 
 def train(args: argparse.Namespace) -> dict[str, Any]:
@@ -272,10 +333,10 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     order = rng.permutation(len(turns))
     per_stream = 6
     n_streams = min(args.streams, len(turns) // per_stream)
+    n_held = max(1, n_streams // 5)  # the last fifth chooses the threshold, unseen by the fit
     vocabulary = sorted({w for u in utterances for w in u.tokens})
     vad = SileroVad()
-    xs: list[list[float]] = []
-    ys: list[int] = []
+    fit, held = Recorded(), Recorded()
     for s in range(n_streams):
         chosen = [turns[int(k)] for k in order[s * per_stream : (s + 1) * per_stream]]
         stream = build_stream(chosen, rng)
@@ -284,21 +345,33 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         probs = np.asarray(
             [vad.probability(stream.audio[i * WINDOW_SAMPLES : (i + 1) * WINDOW_SAMPLES]) for i in range(n)]
         )
-        x, y = record(stream, probs, text, rng, vocabulary)
-        xs += x
-        ys += y
-    x_arr, y_arr = np.asarray(xs), np.asarray(ys, dtype=np.float64)
+        onsets = silence_onsets(probs, TurnConfig())
+        if args.words == "pocketsphinx":
+            transcripts, _ = asr_transcripts(stream.audio, stream.turns, onsets)
+        else:
+            transcripts = oracle_words(stream, onsets, rng, vocabulary)
+        record(s, stream, probs, transcripts, text, held if s >= n_streams - n_held else fit)
+    x_arr, y_arr = np.asarray(fit.x), np.asarray(fit.y, dtype=np.float64)
     w = fit_logistic(x_arr, y_arr, l2=1e-3)
-    fusion_auc = auc(x_arr @ w, y_arr)
+    held_p = 1.0 / (1.0 + np.exp(-np.asarray(held.x) @ w))
+    threshold, validation = choose_threshold(held_p, held)
     stats = {
+        "words": args.words,
         "streams": n_streams,
-        "windows": len(ys),
+        "held_out_streams": n_held,
+        "windows": len(fit.y),
         "done_windows": int(y_arr.sum()),
-        "train_auc": round(fusion_auc, 4),
+        "train_auc": round(auc(x_arr @ w, y_arr), 4),
+        "held_out_auc": round(auc(held_p, np.asarray(held.y)), 4),
+        "held_out_at_threshold": validation,
     }
     return {
         "text": {"weights": text_model, "stats": text_stats},
-        "fusion": {"weights": {name: round(float(v), 4) for name, v in zip(FEATURES, w, strict=True)}, "stats": stats},
+        "fusion": {
+            "weights": {name: round(float(v), 4) for name, v in zip(FEATURES, w, strict=True)},
+            "threshold": threshold,
+            "stats": stats,
+        },
     }
 
 
@@ -313,13 +386,20 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--streams", type=int, default=60, help="eSpeak streams for the fusion (6 turns each)")
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--tiny", action="store_true", help="six calls, for a smoke test")
+    parser.add_argument(
+        "--words",
+        choices=["pocketsphinx", "oracle"],
+        default="pocketsphinx",
+        help="the transcripts the fusion learns from: the local ASR's partials, or the script's words",
+    )
     args = parser.parse_args(argv)
     trained = train(args)
     args.out.mkdir(parents=True, exist_ok=True)
     for name in ("text", "fusion"):
         part = trained[name]
-        doc = {"command": f"{COMMAND} --seed {args.seed} --streams {args.streams}" + (" --tiny" if args.tiny else ""),
-               "attribution": ATTRIBUTION, "stats": part["stats"], "weights": part["weights"]}  # fmt: skip
+        command = f"{COMMAND} --seed {args.seed} --streams {args.streams} --words {args.words}"
+        doc = {"command": command + (" --tiny" if args.tiny else ""), "attribution": ATTRIBUTION,
+               "stats": part["stats"], **{k: v for k, v in part.items() if k != "stats"}}  # fmt: skip
         (args.out / f"{name}.json").write_text(json.dumps(doc, indent=0, sort_keys=False) + "\n")
         print(f"{name}: {part['stats']}", file=sys.stderr)
     return 0

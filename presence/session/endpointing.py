@@ -80,9 +80,6 @@ class AdaptiveSilence:
         return False
 
 
-DEFAULT_THRESHOLD = 0.5  # set from the bench's sweep (docs/benchmarks/endpointing.md)
-
-
 @dataclass(frozen=True, slots=True)
 class PredictorRule:
     """Confirm at the first window where P(user is done) ≥ ``threshold``; at the latest after
@@ -92,7 +89,7 @@ class PredictorRule:
     before the pause, the predictor sees them as unknown (and, trained so, waits longer).
     """
 
-    threshold: float = DEFAULT_THRESHOLD
+    threshold: float = 0.5
     max_silence_ms: float = 1200.0
     predictor: EndOfTurnPredictor = field(default_factory=EndOfTurnPredictor.load, compare=False, repr=False)
     name: str = "predictor"
@@ -114,11 +111,13 @@ def make_rule(
 ) -> ConfirmationRule:
     """A rule from settings: ``fixed`` uses ``confirm_ms``; ``adaptive`` uses ``final_ms`` after
     a final cue and ``confirm_ms`` after a mid-sentence one; ``predictor`` confirms when the
-    end-of-turn probability reaches ``threshold``, and after ``confirm_ms`` at the latest."""
+    end-of-turn probability reaches ``threshold`` (default: the one chosen at training), and after
+    ``confirm_ms`` at the latest."""
     if name == "fixed":
         return FixedSilence(confirm_ms)
     if name == "adaptive":
         return AdaptiveSilence(final_ms if final_ms is not None else confirm_ms / 2, confirm_ms)
     if name == "predictor":
-        return PredictorRule(threshold if threshold is not None else DEFAULT_THRESHOLD, confirm_ms)
+        predictor = EndOfTurnPredictor.load()
+        return PredictorRule(threshold if threshold is not None else predictor.threshold, confirm_ms, predictor)
     raise ValueError(f"unknown confirmation rule {name!r}; choose 'fixed', 'adaptive' or 'predictor'")
