@@ -61,16 +61,22 @@ class Settings(BaseSettings):
     # turn-taking
     vad: Literal["silero", "energy"] = Field("silero", description="voice activity detector")
     speculate_ms: int = Field(96, description="silence after which the reply starts, held back")
-    confirm_rule: Literal["fixed", "adaptive"] = Field(
+    confirm_rule: Literal["fixed", "adaptive", "predictor"] = Field(
         "fixed", description="how much silence ends a turn (docs/turn-taking.md)"
     )
     confirm_ms: int = Field(
-        800, description="silence that ends a turn (fixed rule; mid-sentence wait for the adaptive rule)"
+        800,
+        description="silence that ends a turn (fixed rule; mid-sentence wait for adaptive; fallback for predictor)",
     )
     final_ms: int = Field(480, description="adaptive rule: silence after a sentence-final pitch fall")
+    predictor_threshold: float | None = Field(
+        None, description="predictor rule: end-of-turn probability that releases the reply (default: trained)"
+    )
     min_barge_in_ms: int = Field(200, description="user speech must last this long to interrupt the agent")
-    yield_window_ms: int = Field(
-        0, description="speech this soon after a release means it was early: the agent yields, same turn (0 = off)"
+    yield_window_ms: int | None = Field(
+        None,
+        description="speech this soon after a release means it was early: the agent yields, same turn "
+        "(unset: 1500 with the predictor rule, else off; 0 = off)",
     )
 
     # conversation
@@ -107,6 +113,13 @@ class Settings(BaseSettings):
         "gpt-live-transcribe", description="transcribes the user's side of the conversation for the client"
     )
     openai_base_url: str | None = None
+
+    @property
+    def effective_yield_window_ms(self) -> int:
+        """The yield window in force: only a rule that releases early needs one by default."""
+        if self.yield_window_ms is not None:
+            return self.yield_window_ms
+        return 1500 if self.confirm_rule == "predictor" else 0
 
 
 def settings_table() -> str:

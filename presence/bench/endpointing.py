@@ -29,9 +29,12 @@ import numpy as np
 
 from presence.audio.pcm import Float32
 from presence.audio.vad import WINDOW_SAMPLES, EnergyVad, SileroVad, VoiceActivityDetector
+from presence.bench import _endpoint_lag
 from presence.bench._stats import summary, table, write_results
+from presence.endofturn.asr_replay import Transcript, asr_transcripts, oracle_transcripts, silence_onsets
+from presence.endofturn.predictor import EndOfTurnPredictor
 from presence.engines.base import INPUT_SAMPLE_RATE
-from presence.session.endpointing import AdaptiveSilence, ConfirmationRule, FixedSilence
+from presence.session.endpointing import AdaptiveSilence, ConfirmationRule, FixedSilence, PredictorRule
 from presence.session.turns import Signal, TurnConfig, TurnTaker
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,6 +56,7 @@ class Utterance:
     audio: Float32  # trimmed to the first and last non-silent phone
     cut_points: tuple[tuple[int, int], ...]  # (start, end) of spans that may become a mid-sentence pause
     noise_rms: float
+    words: tuple[tuple[int, int, str], ...] = ()  # (start, end, word) in the trimmed audio
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +78,7 @@ class Stream:
     speaker: str
     audio: Float32
     turns: tuple[Turn, ...]
+    words: tuple[tuple[int, int, str], ...] = ()  # (start, end, word) on the stream's timeline
 
 
 # ----------------------------------------------------------------------------- corpus
@@ -123,7 +128,8 @@ def load_utterance(wav: Path) -> Utterance:
     for (_, end, _), (start, _, _) in itertools.pairwise(words):
         if start == end and starts.get(start) in CLOSURES and start - first > margin and last - start > margin:
             cuts.append((start - first, start - first))
-    return Utterance(audio[first:last].copy(), tuple(sorted(set(cuts))), noise)
+    spoken_words = tuple((a - first, b - first, w) for a, b, w in words)
+    return Utterance(audio[first:last].copy(), tuple(sorted(set(cuts))), noise, spoken_words)
 
 
 def load_speakers(data: Path) -> dict[str, list[Utterance]]:
@@ -154,6 +160,7 @@ def build_stream(name: str, utterances: list[Utterance], rng: np.random.Generato
     pieces: list[Float32] = []
     position = 0
     turns: list[Turn] = []
+    stream_words: list[tuple[int, int, str]] = []
 
     def add_speech(x: Float32) -> tuple[int, int]:
         nonlocal position
@@ -179,11 +186,17 @@ def build_stream(name: str, utterances: list[Utterance], rng: np.random.Generato
         end = position
         for i, utt in enumerate(sentences):
             parts = [utt.audio]
+            offsets = [0]  # where each part starts in the utterance
             if utt.cut_points and rng.random() < phrase_p:
                 a, b = utt.cut_points[int(rng.integers(len(utt.cut_points)))]
                 parts = [_fade(utt.audio[:a], False, True), _fade(utt.audio[b:], True, False)]
+                offsets = [0, b]
             for j, part in enumerate(parts):
                 start, end = add_speech(part)
+                lo, hi = offsets[j], offsets[j] + len(part)
+                stream_words.extend(
+                    (start + wa - lo, start + wb - lo, w) for wa, wb, w in utt.words if lo <= wa and wb <= hi
+                )
                 turn_start = start if turn_start is None else turn_start
                 last_part = j == len(parts) - 1
                 if last_part and i == len(sentences) - 1:
@@ -194,7 +207,7 @@ def build_stream(name: str, utterances: list[Utterance], rng: np.random.Generato
         assert turn_start is not None
         turns.append(Turn(turn_start, end, tuple(pauses)))
         add_silence(int(TAIL_S * RATE))
-    return Stream(name, np.concatenate(pieces), tuple(turns))
+    return Stream(name, np.concatenate(pieces), tuple(turns), tuple(stream_words))
 
 
 # ----------------------------------------------------------------------------- simulation
@@ -226,13 +239,23 @@ class Outcome:
     abandoned: int = 0
 
 
-def simulate(stream: Stream, probs: np.ndarray, config: TurnConfig, outcome: Outcome) -> None:
-    """Replay the VAD through a turn machine; the 'agent' replies instantly and briefly."""
+def simulate(
+    stream: Stream, probs: np.ndarray, config: TurnConfig, outcome: Outcome, transcripts: list[Transcript] | None = None
+) -> None:
+    """Replay the VAD through a turn machine; the 'agent' replies instantly and briefly.
+
+    ``transcripts`` reach the machine when they are ready, as the session's ASR answers would.
+    """
     taker = TurnTaker(config)
     confirmations: list[int] = []
     feed_audio = taker.prosody is not None
+    pending = sorted(transcripts or [], key=lambda tr: tr.ready_at)
+    next_text = 0
     for i, prob in enumerate(probs):
         t = i * WINDOW_SAMPLES
+        while next_text < len(pending) and pending[next_text].ready_at <= t + WINDOW_SAMPLES:
+            taker.on_transcript(pending[next_text].text, pending[next_text].covers_until)
+            next_text += 1
         window = stream.audio[t : t + WINDOW_SAMPLES] if feed_audio else None
         for tr in taker.on_vad(float(prob), t, WINDOW_SAMPLES, window):
             if tr.signal is Signal.PAUSE_SHORT:
@@ -264,10 +287,15 @@ def simulate(stream: Stream, probs: np.ndarray, config: TurnConfig, outcome: Out
             outcome.missed += 1
 
 
-def evaluate(streams: list[Stream], probs: list[np.ndarray], config: TurnConfig) -> dict[str, Any]:
+def evaluate(
+    streams: list[Stream],
+    probs: list[np.ndarray],
+    config: TurnConfig,
+    transcripts: list[list[Transcript]] | None = None,
+) -> dict[str, Any]:
     outcome = Outcome([], cut_ins={}, pauses={})
-    for stream, p in zip(streams, probs, strict=True):
-        simulate(stream, p, config, outcome)
+    for k, (stream, p) in enumerate(zip(streams, probs, strict=True)):
+        simulate(stream, p, config, outcome, transcripts[k] if transcripts is not None else None)
     assert outcome.cut_ins is not None and outcome.pauses is not None
     per_kind = {kind: round(outcome.cut_ins.get(kind, 0) / n, 4) for kind, n in sorted(outcome.pauses.items()) if n}
     return {
@@ -296,7 +324,15 @@ def rules(quick: bool) -> Iterable[ConfirmationRule]:
             yield AdaptiveSilence(float(final), float(cont))
 
 
+def thresholds(quick: bool) -> list[float]:
+    # The fusion is calibrated on its training mix, where most pause windows are legitimate
+    # places to take the turn: the useful thresholds sit high (training chose 0.99).
+    return [0.8, 0.95, 0.99] if quick else [0.7, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995]
+
+
 def setting(rule: ConfirmationRule) -> str:
+    if isinstance(rule, PredictorRule):
+        return f"p ≥ {rule.threshold:.2f}, fallback {rule.max_silence_ms:.0f} ms"
     if isinstance(rule, AdaptiveSilence):
         return f"final {rule.final_ms:.0f} / mid {rule.continuation_ms:.0f} ms"
     if isinstance(rule, FixedSilence):
@@ -314,29 +350,37 @@ def choose(rows: list[dict[str, Any]], key: str, max_cut_in: float = 0.05) -> di
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    """Two panels: turns cut into at any internal pause, and at a pause inside a sentence."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
-    series: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), dpi=110, sharex=True)
+    series: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for row in rows:
-        series.setdefault((row["vad"], row["rule"]), []).append(row)
-    for (vad, rule), items in sorted(series.items()):
-        items = sorted(items, key=lambda r: r["confirm_delay_ms"]["p50"] or 0)
-        xs = [r["confirm_delay_ms"]["p50"] for r in items]
-        ys = [100 * r["false_cut_in_rate"] for r in items]
-        style = "o-" if rule == "fixed" else "s"  # the adaptive grid is a cloud, not a curve
-        ax.plot(xs, ys, style, label=f"{rule} ({vad} VAD)", alpha=0.85)
-    ax.axvline(200, color="grey", lw=0.8, ls=":")
-    ax.axhline(5, color="grey", lw=0.8, ls=":")
-    ax.annotate("target", (200, 5), textcoords="offset points", xytext=(-40, -14), fontsize=8, color="grey")
-    ax.set_xlabel("median (turn confirmed − true end of speech), ms")
-    ax.set_ylabel("false cut-ins, % of turns")
-    ax.set_title("Endpointing trade-off on TIMIT multi-phrase turns")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+        series.setdefault((row["vad"], row["rule"], row["words"]), []).append(row)
+    for ax, key, title in (
+        (axes[0], "false_cut_in_rate", "cut into any internal pause"),
+        (axes[1], "mid_sentence_cut_in_rate", "cut into a pause inside a sentence"),
+    ):
+        for (vad, rule, words), items in sorted(series.items()):
+            items = sorted(items, key=lambda r: r["confirm_delay_ms"]["p50"] or 0)
+            xs = [r["confirm_delay_ms"]["p50"] for r in items]
+            ys = [100 * r[key] for r in items]
+            style = {"fixed": "o-", "adaptive": "s", "predictor": "^-"}.get(rule, "o")
+            dashed = words in ("oracle", "none")
+            label = f"{rule} ({vad} VAD)" if rule != "predictor" else f"predictor, {words} words"
+            ax.plot(xs, ys, style, label=label, alpha=0.85, ls="--" if dashed else None)
+        ax.axvline(250, color="grey", lw=0.8, ls=":")
+        ax.axhline(5, color="grey", lw=0.8, ls=":")
+        ax.annotate("goal", (250, 5), textcoords="offset points", xytext=(-30, -14), fontsize=8, color="grey")
+        ax.set_xlabel("median (turn confirmed − true end of speech), ms")
+        ax.set_ylabel("% of turns")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=7)
+    fig.suptitle("Endpointing trade-off on TIMIT multi-phrase turns")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
@@ -351,6 +395,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--md", type=Path, help="write the Markdown table here (full runs: docs/benchmarks)")
     parser.add_argument("--plot", type=Path, help="write the trade-off PNG here (full runs: docs/benchmarks)")
+    parser.add_argument(
+        "--asr",
+        choices=["pocketsphinx", "none"],
+        default="pocketsphinx",
+        help="the recogniser whose partials the predictor reads (none: oracle and no-words curves only)",
+    )
+    parser.add_argument("--max-silence-ms", type=float, default=1200.0, help="the predictor rule's fallback silence")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     speakers = load_speakers(args.data.resolve())
@@ -368,24 +419,53 @@ def main(argv: list[str]) -> int:
         vad_cpu[vad_name] = round(1000 * float(np.mean([c for _, c in measured])), 2)
 
     rows: list[dict[str, Any]] = []
-    rule_of: dict[int, ConfirmationRule] = {}
+    rule_of: dict[int, tuple[ConfirmationRule, list[list[Transcript]] | None]] = {}
     for vad_name in vads:
         for rule in rules(args.quick):
             if vad_name != "silero" and rule.name != "fixed":
                 continue
-            row = {"vad": vad_name, "rule": rule.name, "setting": setting(rule),
+            row = {"vad": vad_name, "rule": rule.name, "words": "—", "setting": setting(rule),
                    **evaluate(streams, probs[vad_name], TurnConfig(rule=rule))}  # fmt: skip
-            rule_of[id(row)] = rule
+            rule_of[id(row)] = (rule, None)
             rows.append(row)
-    silero_rows = [r for r in rows if r["vad"] == "silero"]
+
+    # The predictor reads the words the session would have at each silence onset.
+    onsets = [silence_onsets(p, TurnConfig()) for p in probs["silero"]]
+    texts: dict[str, list[list[Transcript]] | None] = {}
+    asr_cost: dict[str, Any] | None = None
+    if args.asr == "pocketsphinx":
+        made = [asr_transcripts(s.audio, s.turns, o) for s, o in zip(streams, onsets, strict=True)]
+        texts["pocketsphinx"] = [m for m, _ in made]
+        asr_cost = summary([c for _, costs in made for c in costs], 2)
+    texts["none"] = None
+    texts["oracle"] = [
+        oracle_transcripts(s.turns, s.words, o, len(s.audio)) for s, o in zip(streams, onsets, strict=True)
+    ]
+    predictor = EndOfTurnPredictor.load()
+    for words, transcripts in texts.items():
+        for threshold in thresholds(args.quick):
+            rule = PredictorRule(threshold, args.max_silence_ms, predictor)
+            row = {"vad": "silero", "rule": "predictor", "words": words, "setting": setting(rule),
+                   **evaluate(streams, probs["silero"], TurnConfig(rule=rule), transcripts)}  # fmt: skip
+            rule_of[id(row)] = (rule, transcripts)
+            rows.append(row)
+
+    # Picks never use the oracle's words: the session does not have them.
+    real_rows = [r for r in rows if r["vad"] == "silero" and r["words"] != "oracle"]
+    predictor_rows = [r for r in real_rows if r["rule"] == "predictor" and r["words"] != "none"]
     picks = {
-        "strict": choose(silero_rows, "false_cut_in_rate"),
-        "mid_sentence": choose(silero_rows, "mid_sentence_cut_in_rate"),
+        "strict": choose(real_rows, "false_cut_in_rate"),
+        "mid_sentence": choose(real_rows, "mid_sentence_cut_in_rate"),
     }
+    if predictor_rows:
+        picks["predictor"] = choose(predictor_rows, "mid_sentence_cut_in_rate")
     speculation = []
+    strict_rule, strict_texts = rule_of[id(picks["strict"])]
     for ms in [64, 96, 128, 160, 200] if not args.quick else [96, 160]:
-        result = evaluate(streams, probs["silero"], TurnConfig(speculate_ms=ms, rule=rule_of[id(picks["strict"])]))
+        result = evaluate(streams, probs["silero"], TurnConfig(speculate_ms=ms, rule=strict_rule), strict_texts)
         speculation.append({"speculate_ms": ms, **result})
+
+    lag_rows = _endpoint_lag.measure(streams, probs["silero"], lambda p, config: evaluate(streams, p, config))
 
     turns = sum(len(s.turns) for s in streams)
     pauses = [p for s in streams for t in s.turns for p in t.pauses]
@@ -402,21 +482,67 @@ def main(argv: list[str]) -> int:
         "quick": args.quick,
         "corpus": corpus,
         "vad_cpu_ms_per_audio_s": vad_cpu,
+        "asr": args.asr,
+        "asr_answer_ms": asr_cost,
         "rows": rows,
         "chosen": {
             name: {
                 k: row[k]
-                for k in ("vad", "rule", "setting", "confirm_delay_ms", "false_cut_in_rate", "mid_sentence_cut_in_rate")
+                for k in (
+                    "vad",
+                    "rule",
+                    "words",
+                    "setting",
+                    "confirm_delay_ms",
+                    "false_cut_in_rate",
+                    "mid_sentence_cut_in_rate",
+                    "cut_in_rate_per_pause",
+                )
             }
             for name, row in picks.items()
         },
         "speculation": speculation,
+        "endpoint_lag": lag_rows,
     }
     markdown = render(results)
     if args.plot:
         plot(rows, args.plot)
     write_results(results, markdown, args.json, args.md)
     return 0
+
+
+def lag_flat(row: dict[str, Any]) -> dict[str, Any]:
+    fixed = row["fixed_320"]
+    return {**row, "lag_p50": row["end_lag_ms"]["p50"], "lag_p95": row["end_lag_ms"]["p95"],
+            "fixed_p50": fixed["confirm_delay_ms"]["p50"],
+            "fixed_cut": f"{100 * fixed['false_cut_in_rate']:.1f}%",
+            "fixed_mid": f"{100 * fixed['mid_sentence_cut_in_rate']:.1f}%",
+            "fixed_missed": fixed["missed_turn_ends"]}  # fmt: skip
+
+
+def predictor_note(results: dict[str, Any]) -> str:
+    pick = results["chosen"].get("predictor")
+    if pick is None:
+        return "The predictor's realistic curve needs an ASR (`--asr pocketsphinx`); only oracle and no-words ran.\n"
+    d = pick["confirm_delay_ms"]
+    per = pick["cut_in_rate_per_pause"]
+    met = (
+        d["p50"] is not None
+        and d["p50"] <= 250
+        and (d["p95"] or 1e9) <= 600
+        and pick["mid_sentence_cut_in_rate"] <= 0.05
+    )
+    cost = results.get("asr_answer_ms") or {}
+    return (
+        f"End-of-turn predictor reading {pick['words']} partials (answer cost p50 {cost.get('p50')} ms, p99 "
+        f"{cost.get('p99')} ms), fastest setting within 5 % mid-sentence cut-ins: **{pick['setting']}**, confirm "
+        f"p50 {d['p50']} / p95 {d['p95']} / p99 {d['p99']} ms, mid-sentence cut-ins "
+        f"{100 * pick['mid_sentence_cut_in_rate']:.1f} % of turns "
+        f"({100 * per.get('phrase', 0):.1f} % of phrase pauses), "
+        f"sentence-boundary pauses released into {100 * per.get('sentence', 0):.1f} %. Goal (p50 ≤ 250, p95 ≤ 600 ms, "
+        f"≤ 5 % mid-sentence): **{'met' if met else 'not met'}**. The oracle rows (reference words) are an upper "
+        "bound the session cannot reach; the no-words rows use sound and silence only.\n"
+    )
 
 
 def render(results: dict[str, Any]) -> str:
@@ -446,6 +572,7 @@ def render(results: dict[str, Any]) -> str:
             [
                 ("vad", "VAD"),
                 ("rule", "rule"),
+                ("words", "words"),
                 ("setting", "setting"),
                 ("p50", "p50 ms"),
                 ("p95", "p95 ms"),
@@ -463,6 +590,7 @@ def render(results: dict[str, Any]) -> str:
         f"(mid-thought): **{mid['rule']} {mid['setting']}**, median {mid['confirm_delay_ms']['p50']} ms, "
         f"mid-sentence cut-ins {100 * mid['mid_sentence_cut_in_rate']:.1f} % "
         f"(all pauses {100 * mid['false_cut_in_rate']:.1f} %).\n",
+        predictor_note(results),
         "## Speculation with the strict pick\n",
         table(
             [flat(r) for r in results["speculation"]],
@@ -471,6 +599,24 @@ def render(results: dict[str, Any]) -> str:
                 ("speculations_per_turn", "speculations / turn"),
                 ("abandoned_per_turn", "abandoned / turn"),
                 ("p50", "confirm p50 ms"),
+            ],
+        ),
+        "\n## Endpoint lag: Silero settings\n",
+        "When the VAD hears the user stop, measured from the true end of the turn (the onset of the final "
+        "silence; negative = before the last phone ended), with each threshold pair and with a volume floor "
+        "(speech only within N dB of the loudest recent speech) on the same Silero probabilities; and what a fixed "
+        "320 ms rule confirms with each.\n",
+        table(
+            [lag_flat(r) for r in results["endpoint_lag"]],
+            [
+                ("setting", "VAD setting"),
+                ("lag_p50", "end lag p50 ms"),
+                ("lag_p95", "p95 ms"),
+                ("onsets_per_turn", "silence onsets / turn"),
+                ("fixed_p50", "fixed 320: confirm p50 ms"),
+                ("fixed_cut", "false cut-ins"),
+                ("fixed_mid", "mid-sentence cut-ins"),
+                ("fixed_missed", "missed ends"),
             ],
         ),
         "",

@@ -104,6 +104,9 @@ class Transcript:
     text: str
     final: bool
     turn_id: int
+    # User transcripts: the input-timeline sample the recogniser had heard up to. The predictor
+    # rule trusts words only once they cover the speech before the pause (docs/turn-taking.md).
+    until_sample: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -167,8 +167,10 @@ class Hub:
                 speculate_ms=settings.speculate_ms,
                 confirm_ms=settings.confirm_ms,
                 min_barge_in_ms=settings.min_barge_in_ms,
-                yield_window_ms=settings.yield_window_ms,
-                rule=make_rule(settings.confirm_rule, settings.confirm_ms, settings.final_ms),
+                yield_window_ms=settings.effective_yield_window_ms,
+                rule=make_rule(
+                    settings.confirm_rule, settings.confirm_ms, settings.final_ms, settings.predictor_threshold
+                ),
             ),
         )
 

@@ -448,6 +448,8 @@ class Session:
             if turn_id is not None and turn_id in self._dropped:
                 continue
             if isinstance(item, Transcript) and item.role == "user":
+                if item.until_sample is not None and item.turn_id == self.turns.turn_id:
+                    self.turns.on_transcript(item.text, item.until_sample)  # the predictor's words
                 # What the user said goes out at once: queued behind a released speculation it
                 # would trail the whole reply, and arrive after the turn's record was closed.
                 await self._emit(item)

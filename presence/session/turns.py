@@ -2,9 +2,10 @@
 
 The legal moves are one table, ``TRANSITIONS`` (with the engine event each move implies in
 ``ENGINE_EVENTS``); anything else raises ``IllegalTransition`` by construction. Time is an
-argument (``t_samples`` on the 16 kHz input timeline); nothing here reads a clock. How long a
-pause must last to end the turn is the ``ConfirmationRule``'s decision (endpointing.py);
-docs/turn-taking.md is generated from these tables.
+argument (``t_samples`` on the 16 kHz input timeline); nothing here reads a clock. When a
+pause ends the turn is the ``ConfirmationRule``'s decision (endpointing.py): a silence chosen
+when the pause begins, or, for a rule that decides window by window, its ``confirm_early``
+answer at each silent window. docs/turn-taking.md is generated from these tables.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from enum import Enum
 from typing import Final
 
 from presence.audio.prosody import PauseCue, ProsodyTracker
-from presence.engines.base import Samples, TurnEvent, TurnEventKind
+from presence.endofturn.predictor import PauseContext
+from presence.engines.base import INPUT_SAMPLE_RATE, Samples, TurnEvent, TurnEventKind
 from presence.session.endpointing import ConfirmationRule, FixedSilence, ms_to_samples
 
 
@@ -73,9 +75,12 @@ WHY: Final[dict[tuple[TurnState, Signal], str]] = {
     (TurnState.USER_SPEAKING, Signal.SILENCE): "the first silent window; the rule picks this pause's confirm time",
     (TurnState.PAUSED, Signal.SPEECH_RESUMED): "speech before speculate_ms: same turn, nothing to cancel",
     (TurnState.PAUSED, Signal.PAUSE_SHORT): "silence reached speculate_ms: the engine starts, output held",
-    (TurnState.PAUSED, Signal.PAUSE_CONFIRMED): "the rule's silence ≤ speculate_ms: confirmed without speculating",
+    (TurnState.PAUSED, Signal.PAUSE_CONFIRMED): "the rule confirmed before speculate_ms: no speculation",
     (TurnState.SPECULATING, Signal.SPEECH_RESUMED): "the user went on: the speculative reply is dropped",
-    (TurnState.SPECULATING, Signal.PAUSE_CONFIRMED): "silence reached the rule's confirm time: reply released",
+    (
+        TurnState.SPECULATING,
+        Signal.PAUSE_CONFIRMED,
+    ): "the rule confirmed (its silence or the predictor): reply released",
     (TurnState.RESPONDING, Signal.BARGE_IN): "user speech lasted min_barge_in_ms: the reply is cut, a new turn",
     (TurnState.RESPONDING, Signal.REPLY_DONE): "the reply played out (or failed, or was empty)",
     (TurnState.PAUSED, Signal.ENGINE_TOOK_TURN): "the engine's own turn detection answered (model turns)",
@@ -146,6 +151,9 @@ class _Runs:
     confirm_after_samples: int = 0  # the current pause's confirmation silence
     cue: PauseCue = field(default_factory=PauseCue.unknown)
     engine_claimed: bool = False  # the engine took this turn while the VAD still heard speech
+    last_run_start: int = 0  # first sample of the speech run that ended into this pause
+    last_run_samples: int = 0
+    pause_max_prob: float = 0.0  # highest VAD probability inside the current pause
 
 
 class TurnTaker:
@@ -164,6 +172,7 @@ class TurnTaker:
         self._runs = _Runs()
         self.last_speech_end: int | None = None  # input sample where the user last went quiet
         self.released_at: int | None = None  # input sample where the current reply was released
+        self._transcript: tuple[str, int] | None = None  # (words, input sample they cover up to)
 
     @property
     def last_cue(self) -> PauseCue:
@@ -181,7 +190,16 @@ class TurnTaker:
             if self.prosody is not None and audio is not None:
                 self.prosody.push_speech(audio, t_samples)
             return self._on_speech(t_samples, end)
-        return self._on_silence(t_samples, end)
+        return self._on_silence(t_samples, end, prob)
+
+    def on_transcript(self, text: str, covers_until_samples: int) -> None:
+        """The current turn's words so far, as the ASR heard them up to ``covers_until_samples``.
+
+        Only a rule that decides window by window (the predictor) reads them, and only once
+        they cover the whole speech run that ended into the pause (up to its first silent
+        sample); an older transcript counts as unknown. A new turn (``user_started``) forgets the previous turn's words.
+        """
+        self._transcript = (text, covers_until_samples)
 
     def reply_done(self, t_samples: int) -> list[Transition]:
         """The agent's reply for the current turn ended (played out, failed or was empty)."""
@@ -212,6 +230,7 @@ class TurnTaker:
             case TurnState.LISTENING if run >= ms_to_samples(self.config.min_speech_ms):
                 self.turn_id += 1
                 runs.engine_claimed = False
+                self._transcript = None
                 return [self._move(Signal.SPEECH, runs.speech_start)]
             case TurnState.PAUSED | TurnState.SPECULATING:
                 return [self._move(Signal.SPEECH_RESUMED, start)]
@@ -222,14 +241,19 @@ class TurnTaker:
             case TurnState.RESPONDING if run >= ms_to_samples(self.config.min_barge_in_ms):
                 self.turn_id += 1
                 runs.engine_claimed = False
+                self._transcript = None
                 return [self._move(Signal.BARGE_IN, runs.speech_start)]
         return []
 
-    def _on_silence(self, start: int, end: int) -> list[Transition]:
+    def _on_silence(self, start: int, end: int, prob: float = 0.0) -> list[Transition]:
         runs = self._runs
+        if runs.speech_start is not None:
+            runs.last_run_start, runs.last_run_samples = runs.speech_start, start - runs.speech_start
         runs.speech_start = None
         if runs.silence_start is None:
             runs.silence_start = start
+            runs.pause_max_prob = 0.0
+        runs.pause_max_prob = max(runs.pause_max_prob, prob)
         silence = end - runs.silence_start
         out: list[Transition] = []
         if self.state is TurnState.USER_SPEAKING:
@@ -244,13 +268,33 @@ class TurnTaker:
                 return out
         if self.state is TurnState.PAUSED and silence >= ms_to_samples(self.config.speculate_ms):
             out.append(self._move(Signal.PAUSE_SHORT, end))
-        if self.state in (TurnState.PAUSED, TurnState.SPECULATING) and silence >= runs.confirm_after_samples:
+        if self.state in (TurnState.PAUSED, TurnState.SPECULATING) and (
+            silence >= runs.confirm_after_samples or self.rule.confirm_early(self._pause_context(silence))
+        ):
             out.append(self._move(Signal.PAUSE_CONFIRMED, end))
         return out
 
     def _within_yield_window(self, speech_start: int) -> bool:
         window = ms_to_samples(self.config.yield_window_ms)
         return window > 0 and self.released_at is not None and speech_start - self.released_at < window
+
+    def pause_context(self, t_samples: int) -> PauseContext | None:
+        """What a window-by-window rule sees at ``t_samples`` of the current pause (None outside one)."""
+        if self._runs.silence_start is None or self.state not in (TurnState.PAUSED, TurnState.SPECULATING):
+            return None
+        return self._pause_context(t_samples - self._runs.silence_start)
+
+    def _pause_context(self, silence_samples: int) -> PauseContext:
+        runs = self._runs
+        text = self._transcript
+        covered = text is not None and runs.silence_start is not None and text[1] >= runs.silence_start
+        return PauseContext(
+            silence_ms=silence_samples * 1000 / INPUT_SAMPLE_RATE,
+            cue=runs.cue,
+            transcript=text[0] if text is not None and covered else None,
+            pause_max_prob=runs.pause_max_prob,
+            run_ms=runs.last_run_samples * 1000 / INPUT_SAMPLE_RATE,
+        )
 
     def _move(self, signal: Signal, t_samples: int, confirm_after_ms: float | None = None) -> Transition:
         key = (self.state, signal)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from presence.bench.endpointing import build_stream, load_speakers
+from presence.endofturn.asr_replay import oracle_transcripts
 
 RUN = "import sys; from presence.bench import endpointing as m; sys.exit(m.main(sys.argv[1:]))"
 
@@ -36,10 +37,30 @@ def test_quick_run_writes_the_trade_off(tmp_path: Path, timit_dir: Path) -> None
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     results = json.loads(out.read_text())
-    rules = {(row["vad"], row["rule"]) for row in results["rows"]}
-    assert {("silero", "fixed"), ("silero", "adaptive"), ("energy", "fixed")} <= rules
+    rules = {(row["vad"], row["rule"], row["words"]) for row in results["rows"]}
+    assert {("silero", "fixed", "—"), ("silero", "adaptive", "—"), ("energy", "fixed", "—")} <= rules
+    assert {("silero", "predictor", w) for w in ("pocketsphinx", "none", "oracle")} <= rules
     for row in results["rows"]:
         assert row["confirm_delay_ms"]["n"] + row["missed_turn_ends"] == results["corpus"]["turns"]
         assert 0.0 <= row["false_cut_in_rate"] <= 1.0
-    assert set(results["chosen"]) == {"strict", "mid_sentence"}
+        assert set(row["cut_in_rate_per_pause"]) == {"sentence", "phrase"}
+    assert set(results["chosen"]) == {"strict", "mid_sentence", "predictor"}
+    assert results["chosen"]["predictor"]["words"] == "pocketsphinx"  # never the oracle's words
+    assert results["asr_answer_ms"]["n"] > 0
+    lags = {row["setting"]: row for row in results["endpoint_lag"]}
+    assert "presence default (0.5 / 0.35)" in lags
+    assert all(row["end_lag_ms"]["n"] == results["corpus"]["turns"] for row in lags.values())
     assert (tmp_path / "e.png").stat().st_size > 0
+
+
+def test_oracle_words_are_the_reference_words_heard_before_each_onset(timit_dir: Path) -> None:
+    speakers = load_speakers(timit_dir)
+    name = sorted(speakers)[0]
+    stream = build_stream(name, speakers[name], np.random.default_rng(0))
+    turn = stream.turns[0]
+    got = oracle_transcripts(stream.turns, stream.words, [turn.speech_end], len(stream.audio))
+    said = [w for a, b, w in stream.words if turn.speech_start <= a and b <= turn.speech_end]
+    assert len(got) == 1 and got[0].text == " ".join(said) and len(said) >= 4
+    assert got[0].covers_until == turn.speech_end  # ready one window later, as the session would ask
+    for t in stream.turns:  # every turn's words lie inside its speech
+        assert any(t.speech_start <= a < b <= t.speech_end for a, b, _ in stream.words)

@@ -7,7 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from presence.audio.vad import WINDOW_SAMPLES, EnergyVad, SileroVad, shared_silero_session, silero_model_path
+from presence.audio.vad import (
+    WINDOW_SAMPLES,
+    EnergyVad,
+    GatedVad,
+    SileroVad,
+    VolumeGate,
+    shared_silero_session,
+    silero_model_path,
+)
 from presence.bench.endpointing import _read_segments, _read_wav
 
 
@@ -89,3 +97,35 @@ def test_the_energy_vad_remains_a_detector_of_the_same_shape() -> None:
     vad = EnergyVad()
     assert vad.window_samples == SileroVad.window_samples == WINDOW_SAMPLES
     assert vad.probability(np.zeros(WINDOW_SAMPLES, dtype=np.float32)) < 0.5
+
+
+def tone(level_db: float, n: int = WINDOW_SAMPLES) -> np.ndarray:
+    t = np.arange(n) / 16000
+    return (10 ** (level_db / 20) * np.sqrt(2) * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+
+
+def test_the_volume_floor_drops_a_tail_far_below_the_speech_before_it() -> None:
+    gate = VolumeGate(margin_db=30.0)
+    assert gate.gate(0.9, tone(-20)) == 0.9  # loud speech sets the reference
+    assert gate.gate(0.8, tone(-40)) == 0.8  # 20 dB down: still speech
+    assert gate.gate(0.8, tone(-55)) == 0.0  # 35 dB down: a fading tail, not speech
+    gate.reset()
+    assert gate.gate(0.8, tone(-55)) == 0.8  # without a reference nothing is gated
+
+
+def test_the_volume_floor_follows_a_speaker_who_drops_their_voice() -> None:
+    gate = VolumeGate(margin_db=30.0, decay_db_per_s=3.0)
+    gate.gate(0.9, tone(-10))
+    assert gate.gate(0.9, tone(-45)) == 0.0
+    for _ in range(int(10 / 0.032)):  # ten quiet seconds: the reference decays 30 dB
+        gate.gate(0.1, tone(-70))
+    assert gate.gate(0.9, tone(-45)) == 0.9
+
+
+def test_a_gated_vad_wraps_any_detector() -> None:
+    vad = GatedVad(EnergyVad(), VolumeGate(margin_db=30.0))
+    loud = [vad.probability(tone(-20)) for _ in range(5)]
+    assert min(loud) > 0.5
+    assert vad.probability(tone(-60)) == 0.0
+    vad.reset()
+    assert vad.gate.reference_db == vad.gate.floor_db
