@@ -49,3 +49,6 @@ def presence_server(*flags: str, env: dict[str, str] | None = None, startup_s: f
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()

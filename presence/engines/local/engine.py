@@ -4,8 +4,9 @@ Offline, no key. Work starts at the first pause (``USER_PAUSED``) from the parti
 so by the time the turn is confirmed the first clause is usually synthesized; if the final
 transcript differs from the one the speculation used, the reply is redone from the final.
 
-Per session: one recognizer thread, one reply task at a time. Shared by sessions: the LLM
-(generation serialised) and eSpeak NG (synthesis serialised).
+Per session: the recognizer's utterance state and one reply task at a time, nothing else, so
+that a closed session leaves nothing behind. Shared by sessions: the ASR worker thread and its
+decoders, the LLM (generation serialised) and eSpeak NG (synthesis serialised).
 """
 
 from __future__ import annotations
@@ -41,10 +42,10 @@ from presence.engines.base import (
     TurnEvent,
     TurnEventKind,
 )
-from presence.engines.local.asr import Hypothesis, RecognizerError, StreamingRecognizer
+from presence.engines.local.asr import AsrWorker, Hypothesis, RecognizerError, StreamingRecognizer
 from presence.engines.local.clauses import ClauseChunker, speakable
 from presence.engines.local.llm import LanguageModel, LanguageModelError, LlamaModel, Message, OpenAICompatibleModel
-from presence.engines.local.tts import speak
+from presence.engines.local.tts import run_synthesis, speak
 
 log = logging.getLogger(__name__)
 
@@ -90,17 +91,22 @@ class LocalEngine(Engine):
             self.model = OpenAICompatibleModel(settings.llm_url, settings.llm_model, key)
         else:
             self.model = LlamaModel()
+        self.asr = AsrWorker()
 
     async def start(self) -> None:
         await self.model.start()
-        if isinstance(self.model, LlamaModel):
+        await asyncio.to_thread(self.asr.warm)
+        model = self.model
+        if isinstance(model, LlamaModel):
             # Cache the system prompt's tokens so the first turn starts as fast as later ones.
-            await asyncio.to_thread(self.model.warm, [{"role": "system", "content": self.settings.persona}])
+            persona = self.settings.persona
+            await model.run(lambda: model.warm([{"role": "system", "content": persona}]))
         # Load eSpeak NG now rather than in the first reply.
-        await asyncio.to_thread(Espeak.instance)
+        await run_synthesis(Espeak.instance)
 
     async def stop(self) -> None:
         await self.model.stop()
+        await asyncio.to_thread(self.asr.stop)
 
     async def open_session(self, options: SessionOptions) -> LocalSession:
         session = LocalSession(self, options.persona or self.settings.persona)
@@ -115,7 +121,7 @@ class LocalSession(EngineSession):
         self.history: list[Message] = []
         self._outputs: asyncio.Queue[EngineOutput | None] = asyncio.Queue(maxsize=256)
         self._loop = asyncio.get_running_loop()
-        self._recognizer: StreamingRecognizer | None = None
+        self._recognizer = StreamingRecognizer(engine.asr, self._on_partial)
         self._pre_roll: deque[np.ndarray] = deque()
         self._pre_roll_samples = 0
         self._listening_turn: int | None = None  # the user turn the recognizer is hearing
@@ -128,12 +134,11 @@ class LocalSession(EngineSession):
         self._background: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        self._recognizer = await asyncio.to_thread(StreamingRecognizer, self._on_partial)
+        """Nothing to load: models and threads are the engine's, shared by every session."""
 
     # -- inputs --------------------------------------------------------------------------
 
     async def push_audio(self, audio: InputAudio) -> None:
-        assert self._recognizer is not None
         if self._listening_turn is not None:
             self._recognizer.feed(audio.samples)
             return
@@ -178,15 +183,13 @@ class LocalSession(EngineSession):
         for task in list(self._background):
             with contextlib.suppress(Exception):
                 await task  # a warm-up holds the model lock for well under a second
-        if self._recognizer is not None:
-            self._recognizer.close()
+        self._recognizer.close()
         with contextlib.suppress(asyncio.QueueFull):
             self._outputs.put_nowait(None)
 
     # -- turn handling -------------------------------------------------------------------
 
     def _begin_listening(self, turn_id: int) -> None:
-        assert self._recognizer is not None
         if self._listening_turn is None:
             for samples in self._pre_roll:
                 self._recognizer.feed(samples)
@@ -201,7 +204,6 @@ class LocalSession(EngineSession):
             self._loop.call_soon_threadsafe(self._emit_nowait, Transcript("user", text, False, turn_id))
 
     async def _speculate(self, turn_id: int) -> None:
-        assert self._recognizer is not None
         try:
             hypothesis = await self._recognizer.partial()
         except RecognizerError as exc:
@@ -211,7 +213,6 @@ class LocalSession(EngineSession):
             self._start_reply(turn_id, hypothesis.text).mark("speculated")
 
     async def _confirm(self, turn_id: int) -> None:
-        assert self._recognizer is not None
         self._listening_turn = None
         confirmed = time.perf_counter()
         try:
@@ -295,7 +296,7 @@ class LocalSession(EngineSession):
         if not isinstance(model, LlamaModel) or self._closed:
             return
         prefix = [{"role": "system", "content": self.persona}, *self.history]
-        task = asyncio.create_task(asyncio.to_thread(model.warm, prefix), name="local-llm-rewarm")
+        task = asyncio.create_task(model.run(lambda: model.warm(prefix)), name="local-llm-rewarm")
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 

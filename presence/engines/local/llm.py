@@ -10,9 +10,10 @@ model keeps the previous prompt's tokens, so a turn that extends the same conver
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import importlib.util
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, Final, Protocol
 
@@ -60,12 +61,23 @@ class LlamaModel:
         self.temperature = temperature
         self._llama: Any = None
         self._lock = threading.Lock()
+        # Generations are serialised anyway: one thread of our own, rather than one blocked
+        # thread of the loop's default executor per waiting session.
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="presence-llm")
 
     async def start(self) -> None:
-        await asyncio.to_thread(self._load)
+        await self.run(self._load)
 
     async def stop(self) -> None:
+        await self.run(self._unload)
+        self._executor.shutdown(wait=True)
+
+    def _unload(self) -> None:
         self._llama = None  # llama.cpp frees the context when the object goes
+
+    async def run(self, work: Callable[[], None]) -> None:
+        """Run ``work`` on the model's own thread (loading, warming)."""
+        await asyncio.get_running_loop().run_in_executor(self._executor, work)
 
     def _load(self) -> None:
         try:
@@ -119,7 +131,7 @@ class LlamaModel:
             finally:
                 loop.call_soon_threadsafe(pieces.put_nowait, None)
 
-        worker = loop.run_in_executor(None, produce)
+        worker = loop.run_in_executor(self._executor, produce)
         try:
             while True:
                 item = await pieces.get()
