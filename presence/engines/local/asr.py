@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import numpy as np
 
@@ -46,6 +46,30 @@ class Hypothesis:
     text: str
     final: bool
     audio_s: float  # how much audio the utterance held
+
+
+class Recognizer(Protocol):
+    """One session's speech recognition (pocketsphinx or Whisper), driven from the event loop."""
+
+    cpu_s: float
+    decoded_s: float
+
+    def feed(self, samples: Float32) -> None: ...
+    async def partial(self) -> Hypothesis: ...
+    async def final(self) -> Hypothesis: ...
+    def resumed(self) -> None: ...
+    async def discard(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class SpeechRecognition(Protocol):
+    """What the engine shares between sessions: a model, its thread(s)."""
+
+    name: str
+
+    def load(self) -> None: ...
+    def stop(self) -> None: ...
+    def open(self, on_partial: Callable[[str], None] | None = None) -> Recognizer: ...
 
 
 def _make_decoder() -> Any:
@@ -103,6 +127,8 @@ class AsrWorker:
     thread per session cost memory and start-up time and bought nothing on two cores.
     """
 
+    name = "pocketsphinx"
+
     def __init__(self, pool: DecoderPool | None = None) -> None:
         self.pool = pool or DecoderPool()
         self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
@@ -115,6 +141,12 @@ class AsrWorker:
                 self._thread = threading.Thread(target=self._work, name="presence-asr", daemon=True)
                 self._thread.start()
         self._jobs.put(job)
+
+    def open(self, on_partial: Callable[[str], None] | None = None) -> StreamingRecognizer:
+        return StreamingRecognizer(self, on_partial)
+
+    def load(self) -> None:
+        self.warm()
 
     def warm(self) -> None:
         """Load one decoder now (in this thread), so the first utterance does not wait for it."""
@@ -192,6 +224,9 @@ class StreamingRecognizer:
     async def discard(self) -> None:
         """Forget the current utterance (e.g. audio heard while the agent spoke)."""
         await self._ask("discard")
+
+    def resumed(self) -> None:
+        """The user spoke again after a pause: nothing to do, decoding is continuous."""
 
     def close(self) -> None:
         """Give the decoder back; idempotent. Jobs already queued run first."""

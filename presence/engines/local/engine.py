@@ -42,7 +42,7 @@ from presence.engines.base import (
     TurnEvent,
     TurnEventKind,
 )
-from presence.engines.local.asr import AsrWorker, Hypothesis, RecognizerError, StreamingRecognizer
+from presence.engines.local.asr import AsrWorker, Hypothesis, RecognizerError, SpeechRecognition
 from presence.engines.local.clauses import ClauseChunker, speakable
 from presence.engines.local.llm import LanguageModel, LanguageModelError, LlamaModel, Message, OpenAICompatibleModel
 from presence.engines.local.tts import run_synthesis, speak
@@ -77,6 +77,14 @@ class _Reply:
         self.marks.setdefault(stage, time.perf_counter())
 
 
+def make_recognition(settings: Settings) -> SpeechRecognition:
+    if settings.asr == "pocketsphinx":
+        return AsrWorker()
+    from presence.engines.local.whisper import WhisperAsr  # imports faster-whisper only when used
+
+    return WhisperAsr(threads=settings.asr_threads)
+
+
 class LocalEngine(Engine):
     name = "local"
     phoneme_timings = True  # eSpeak NG reports every phoneme's sample
@@ -90,12 +98,12 @@ class LocalEngine(Engine):
             key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
             self.model = OpenAICompatibleModel(settings.llm_url, settings.llm_model, key)
         else:
-            self.model = LlamaModel()
-        self.asr = AsrWorker()
+            self.model = LlamaModel(threads=settings.llm_threads)
+        self.asr = make_recognition(settings)
 
     async def start(self) -> None:
         await self.model.start()
-        await asyncio.to_thread(self.asr.warm)
+        await asyncio.to_thread(self.asr.load)
         model = self.model
         if isinstance(model, LlamaModel):
             # Cache the system prompt's tokens so the first turn starts as fast as later ones.
@@ -121,7 +129,7 @@ class LocalSession(EngineSession):
         self.history: list[Message] = []
         self._outputs: asyncio.Queue[EngineOutput | None] = asyncio.Queue(maxsize=256)
         self._loop = asyncio.get_running_loop()
-        self._recognizer = StreamingRecognizer(engine.asr, self._on_partial)
+        self._recognizer = engine.asr.open(self._on_partial)
         self._pre_roll: deque[np.ndarray] = deque()
         self._pre_roll_samples = 0
         self._listening_turn: int | None = None  # the user turn the recognizer is hearing
@@ -132,6 +140,10 @@ class LocalSession(EngineSession):
         #: chunk, first audio out). ``presence bench engine`` reads it.
         self.timings: dict[int, dict[str, float]] = {}
         self._background: set[asyncio.Task[None]] = set()
+        # The transcript at a pause takes a Whisper decode (~100 ms): it runs as a task, so that
+        # the session goes on reading audio meanwhile.
+        self._speculation: asyncio.Task[None] | None = None
+        self._pause_transcript: tuple[int, float, float, str] | None = None  # turn, asked, ready, text
 
     async def start(self) -> None:
         """Nothing to load: models and threads are the engine's, shared by every session."""
@@ -152,8 +164,14 @@ class LocalSession(EngineSession):
             case TurnEventKind.USER_STARTED:
                 self._begin_listening(event.turn_id)
             case TurnEventKind.USER_PAUSED:
-                await self._speculate(event.turn_id)
+                await self._stop_speculating()
+                self._speculation = asyncio.create_task(
+                    self._speculate(event.turn_id), name=f"local-speculate-{event.turn_id}"
+                )
             case TurnEventKind.TURN_ABANDONED:
+                await self._stop_speculating()
+                self._recognizer.resumed()  # the user went on: the pause's transcript is stale
+                self._pause_transcript = None
                 await self._cancel_reply(event.turn_id, purge=True)
             case TurnEventKind.TURN_CONFIRMED:
                 await self._confirm(event.turn_id)
@@ -178,6 +196,7 @@ class LocalSession(EngineSession):
         if self._closed:
             return
         self._closed = True
+        await self._stop_speculating()
         if self._reply is not None:
             await self._cancel_reply(self._reply.turn_id, purge=False)
         for task in list(self._background):
@@ -189,7 +208,17 @@ class LocalSession(EngineSession):
 
     # -- turn handling -------------------------------------------------------------------
 
+    async def _stop_speculating(self) -> None:
+        task, self._speculation = self._speculation, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     def _begin_listening(self, turn_id: int) -> None:
+        if self._listening_turn == turn_id:
+            self._recognizer.resumed()  # the same turn goes on after a pause
+            self._pause_transcript = None
         if self._listening_turn is None:
             for samples in self._pre_roll:
                 self._recognizer.feed(samples)
@@ -204,17 +233,25 @@ class LocalSession(EngineSession):
             self._loop.call_soon_threadsafe(self._emit_nowait, Transcript("user", text, False, turn_id))
 
     async def _speculate(self, turn_id: int) -> None:
+        asked = time.perf_counter()
         try:
             hypothesis = await self._recognizer.partial()
         except RecognizerError as exc:
-            log.warning("partial transcript failed: %s", exc)
+            log.warning("transcript at the pause failed (the final one will retry): %s", exc)
             return
+        self._pause_transcript = (turn_id, asked, time.perf_counter(), hypothesis.text)
         if speakable(hypothesis.text):
             self._start_reply(turn_id, hypothesis.text).mark("speculated")
 
     async def _confirm(self, turn_id: int) -> None:
         self._listening_turn = None
         confirmed = time.perf_counter()
+        speculation = self._speculation
+        if speculation is not None and not speculation.done():
+            # Its decode is the one final() reuses: let it start its reply first, then judge it.
+            with contextlib.suppress(asyncio.CancelledError):
+                await speculation
+        pause, self._pause_transcript = self._pause_transcript, None
         try:
             hypothesis: Hypothesis = await self._recognizer.final()
         except RecognizerError as exc:
@@ -224,7 +261,12 @@ class LocalSession(EngineSession):
             return
         asr_final = time.perf_counter()
         await self._emit(Transcript("user", hypothesis.text, True, turn_id))
-        self.timings[turn_id] = {"confirmed": confirmed, "asr_final": asr_final}
+        self.timings[turn_id] = {"confirmed": confirmed, "asr_final": asr_final, "transcript_ready": asr_final}
+        if pause is not None and pause[0] == turn_id:
+            # When the final transcript is the pause's, it was ready when that decode ended.
+            self.timings[turn_id]["paused"] = pause[1]
+            if pause[3] == hypothesis.text:
+                self.timings[turn_id]["transcript_ready"] = pause[2]
         del_old = [t for t in self.timings if t < turn_id - 50]
         for old in del_old:  # bounded: benchmarks read recent turns only
             del self.timings[old]

@@ -55,8 +55,11 @@ class LlamaModel:
 
     name = "smollm2-135m"
 
-    def __init__(self, model_path: Path | None = None, max_tokens: int = 60, temperature: float = 0.6) -> None:
+    def __init__(
+        self, model_path: Path | None = None, max_tokens: int = 60, temperature: float = 0.6, threads: int = 1
+    ) -> None:
         self.model_path = model_path
+        self.threads = threads
         self.max_tokens = max_tokens
         self.temperature = temperature
         self._llama: Any = None
@@ -85,7 +88,12 @@ class LlamaModel:
         except ImportError as exc:
             raise LanguageModelError("the embedded LLM needs llama-cpp-python: pip install 'presence[local]'") from exc
         path = self.model_path or smollm2_path()
-        self._llama = Llama(model_path=str(path), n_ctx=2048, n_threads=2, verbose=False)
+        # One thread: llama.cpp's workers spin while waiting for each other, and on a shared
+        # machine two of them made 60 tokens take 22 s instead of 3 s (measured here, load ~5 on
+        # two cores). The 135M model does not need the second core; Whisper and eSpeak do.
+        self._llama = Llama(
+            model_path=str(path), n_ctx=2048, n_threads=self.threads, n_threads_batch=self.threads, verbose=False
+        )
 
     def warm(self, messages: list[Message]) -> None:
         """Evaluate a prompt once so its prefix is cached before the first real turn."""
