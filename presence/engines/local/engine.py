@@ -4,8 +4,9 @@ Offline, no key. Work starts at the first pause (``USER_PAUSED``) from the parti
 so by the time the turn is confirmed the first clause is usually synthesized; if the final
 transcript differs from the one the speculation used, the reply is redone from the final.
 
-Per session: one recognizer thread, one reply task at a time. Shared by sessions: the LLM
-(generation serialised) and eSpeak NG (synthesis serialised).
+Per session: the recognizer's utterance state and one reply task at a time, nothing else, so
+that a closed session leaves nothing behind. Shared by sessions: the ASR worker thread and its
+decoders, the LLM (generation serialised) and eSpeak NG (synthesis serialised).
 """
 
 from __future__ import annotations
@@ -42,10 +43,10 @@ from presence.engines.base import (
     TurnEventKind,
     start_reply_task,
 )
-from presence.engines.local.asr import Hypothesis, RecognizerError, StreamingRecognizer
+from presence.engines.local.asr import AsrWorker, Hypothesis, RecognizerError, SpeechRecognition
 from presence.engines.local.clauses import ClauseChunker, speakable
 from presence.engines.local.llm import LanguageModel, LanguageModelError, LlamaModel, Message, OpenAICompatibleModel
-from presence.engines.local.tts import speak
+from presence.engines.local.tts import run_synthesis, speak
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,14 @@ class _Reply:
         self.marks.setdefault(stage, time.perf_counter())
 
 
+def make_recognition(settings: Settings) -> SpeechRecognition:
+    if settings.asr == "pocketsphinx":
+        return AsrWorker()
+    from presence.engines.local.whisper import WhisperAsr  # imports faster-whisper only when used
+
+    return WhisperAsr(threads=settings.asr_threads)
+
+
 class LocalEngine(Engine):
     name = "local"
     phoneme_timings = True  # eSpeak NG reports every phoneme's sample
@@ -90,18 +99,23 @@ class LocalEngine(Engine):
             key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
             self.model = OpenAICompatibleModel(settings.llm_url, settings.llm_model, key)
         else:
-            self.model = LlamaModel()
+            self.model = LlamaModel(threads=settings.llm_threads)
+        self.asr = make_recognition(settings)
 
     async def start(self) -> None:
         await self.model.start()
-        if isinstance(self.model, LlamaModel):
+        await asyncio.to_thread(self.asr.load)
+        model = self.model
+        if isinstance(model, LlamaModel):
             # Cache the system prompt's tokens so the first turn starts as fast as later ones.
-            await asyncio.to_thread(self.model.warm, [{"role": "system", "content": self.settings.persona}])
+            persona = self.settings.persona
+            await model.run(lambda: model.warm([{"role": "system", "content": persona}]))
         # Load eSpeak NG now rather than in the first reply.
-        await asyncio.to_thread(Espeak.instance)
+        await run_synthesis(Espeak.instance)
 
     async def stop(self) -> None:
         await self.model.stop()
+        await asyncio.to_thread(self.asr.stop)
 
     async def open_session(self, options: SessionOptions) -> LocalSession:
         session = LocalSession(self, options.persona or self.settings.persona)
@@ -116,7 +130,7 @@ class LocalSession(EngineSession):
         self.history: list[Message] = []
         self._outputs: asyncio.Queue[EngineOutput | None] = asyncio.Queue(maxsize=256)
         self._loop = asyncio.get_running_loop()
-        self._recognizer: StreamingRecognizer | None = None
+        self._recognizer = engine.asr.open(self._on_partial)
         self._pre_roll: deque[np.ndarray] = deque()
         self._pre_roll_samples = 0
         self._listening_turn: int | None = None  # the user turn the recognizer is hearing
@@ -127,14 +141,17 @@ class LocalSession(EngineSession):
         #: chunk, first audio out). ``presence bench engine`` reads it.
         self.timings: dict[int, dict[str, float]] = {}
         self._background: set[asyncio.Task[None]] = set()
+        # The transcript at a pause takes a Whisper decode (~100 ms): it runs as a task, so that
+        # the session goes on reading audio meanwhile.
+        self._speculation: asyncio.Task[None] | None = None
+        self._pause_transcript: tuple[int, float, float, str] | None = None  # turn, asked, ready, text
 
     async def start(self) -> None:
-        self._recognizer = await asyncio.to_thread(StreamingRecognizer, self._on_partial)
+        """Nothing to load: models and threads are the engine's, shared by every session."""
 
     # -- inputs --------------------------------------------------------------------------
 
     async def push_audio(self, audio: InputAudio) -> None:
-        assert self._recognizer is not None
         if self._listening_turn is not None:
             self._recognizer.feed(audio.samples)
             return
@@ -148,8 +165,14 @@ class LocalSession(EngineSession):
             case TurnEventKind.USER_STARTED:
                 self._begin_listening(event.turn_id)
             case TurnEventKind.USER_PAUSED:
-                await self._speculate(event.turn_id)
+                await self._stop_speculating()
+                self._speculation = asyncio.create_task(
+                    self._speculate(event.turn_id), name=f"local-speculate-{event.turn_id}"
+                )
             case TurnEventKind.TURN_ABANDONED:
+                await self._stop_speculating()
+                self._recognizer.resumed()  # the user went on: the pause's transcript is stale
+                self._pause_transcript = None
                 await self._cancel_reply(event.turn_id, purge=True)
             case TurnEventKind.TURN_CONFIRMED:
                 await self._confirm(event.turn_id)
@@ -174,20 +197,29 @@ class LocalSession(EngineSession):
         if self._closed:
             return
         self._closed = True
+        await self._stop_speculating()
         if self._reply is not None:
             await self._cancel_reply(self._reply.turn_id, purge=False)
         for task in list(self._background):
             with contextlib.suppress(Exception):
                 await task  # a warm-up holds the model lock for well under a second
-        if self._recognizer is not None:
-            self._recognizer.close()
+        self._recognizer.close()
         with contextlib.suppress(asyncio.QueueFull):
             self._outputs.put_nowait(None)
 
     # -- turn handling -------------------------------------------------------------------
 
+    async def _stop_speculating(self) -> None:
+        task, self._speculation = self._speculation, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     def _begin_listening(self, turn_id: int) -> None:
-        assert self._recognizer is not None
+        if self._listening_turn == turn_id:
+            self._recognizer.resumed()  # the same turn goes on after a pause
+            self._pause_transcript = None
         if self._listening_turn is None:
             for samples in self._pre_roll:
                 self._recognizer.feed(samples)
@@ -202,19 +234,25 @@ class LocalSession(EngineSession):
             self._loop.call_soon_threadsafe(self._emit_nowait, Transcript("user", text, False, turn_id))
 
     async def _speculate(self, turn_id: int) -> None:
-        assert self._recognizer is not None
+        asked = time.perf_counter()
         try:
             hypothesis = await self._recognizer.partial()
         except RecognizerError as exc:
-            log.warning("partial transcript failed: %s", exc)
+            log.warning("transcript at the pause failed (the final one will retry): %s", exc)
             return
+        self._pause_transcript = (turn_id, asked, time.perf_counter(), hypothesis.text)
         if speakable(hypothesis.text):
             self._start_reply(turn_id, hypothesis.text).mark("speculated")
 
     async def _confirm(self, turn_id: int) -> None:
-        assert self._recognizer is not None
         self._listening_turn = None
         confirmed = time.perf_counter()
+        speculation = self._speculation
+        if speculation is not None and not speculation.done():
+            # Its decode is the one final() reuses: let it start its reply first, then judge it.
+            with contextlib.suppress(asyncio.CancelledError):
+                await speculation
+        pause, self._pause_transcript = self._pause_transcript, None
         try:
             hypothesis: Hypothesis = await self._recognizer.final()
         except RecognizerError as exc:
@@ -224,7 +262,12 @@ class LocalSession(EngineSession):
             return
         asr_final = time.perf_counter()
         await self._emit(Transcript("user", hypothesis.text, True, turn_id))
-        self.timings[turn_id] = {"confirmed": confirmed, "asr_final": asr_final}
+        self.timings[turn_id] = {"confirmed": confirmed, "asr_final": asr_final, "transcript_ready": asr_final}
+        if pause is not None and pause[0] == turn_id:
+            # When the final transcript is the pause's, it was ready when that decode ended.
+            self.timings[turn_id]["paused"] = pause[1]
+            if pause[3] == hypothesis.text:
+                self.timings[turn_id]["transcript_ready"] = pause[2]
         del_old = [t for t in self.timings if t < turn_id - 50]
         for old in del_old:  # bounded: benchmarks read recent turns only
             del self.timings[old]
@@ -296,7 +339,7 @@ class LocalSession(EngineSession):
         if not isinstance(model, LlamaModel) or self._closed:
             return
         prefix = [{"role": "system", "content": self.persona}, *self.history]
-        task = asyncio.create_task(asyncio.to_thread(model.warm, prefix), name="local-llm-rewarm")
+        task = asyncio.create_task(model.run(lambda: model.warm(prefix)), name="local-llm-rewarm")
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 

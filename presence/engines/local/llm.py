@@ -10,9 +10,10 @@ model keeps the previous prompt's tokens, so a turn that extends the same conver
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import importlib.util
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, Final, Protocol
 
@@ -54,18 +55,32 @@ class LlamaModel:
 
     name = "smollm2-135m"
 
-    def __init__(self, model_path: Path | None = None, max_tokens: int = 60, temperature: float = 0.6) -> None:
+    def __init__(
+        self, model_path: Path | None = None, max_tokens: int = 60, temperature: float = 0.6, threads: int = 1
+    ) -> None:
         self.model_path = model_path
+        self.threads = threads
         self.max_tokens = max_tokens
         self.temperature = temperature
         self._llama: Any = None
         self._lock = threading.Lock()
+        # Generations are serialised anyway: one thread of our own, rather than one blocked
+        # thread of the loop's default executor per waiting session.
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="presence-llm")
 
     async def start(self) -> None:
-        await asyncio.to_thread(self._load)
+        await self.run(self._load)
 
     async def stop(self) -> None:
+        await self.run(self._unload)
+        self._executor.shutdown(wait=True)
+
+    def _unload(self) -> None:
         self._llama = None  # llama.cpp frees the context when the object goes
+
+    async def run(self, work: Callable[[], None]) -> None:
+        """Run ``work`` on the model's own thread (loading, warming)."""
+        await asyncio.get_running_loop().run_in_executor(self._executor, work)
 
     def _load(self) -> None:
         try:
@@ -73,7 +88,12 @@ class LlamaModel:
         except ImportError as exc:
             raise LanguageModelError("the embedded LLM needs llama-cpp-python: pip install 'presence[local]'") from exc
         path = self.model_path or smollm2_path()
-        self._llama = Llama(model_path=str(path), n_ctx=2048, n_threads=2, verbose=False)
+        # One thread: llama.cpp's workers spin while waiting for each other, and on a shared
+        # machine two of them made 60 tokens take 22 s instead of 3 s (measured here, load ~5 on
+        # two cores). The 135M model does not need the second core; Whisper and eSpeak do.
+        self._llama = Llama(
+            model_path=str(path), n_ctx=2048, n_threads=self.threads, n_threads_batch=self.threads, verbose=False
+        )
 
     def warm(self, messages: list[Message]) -> None:
         """Evaluate a prompt once so its prefix is cached before the first real turn."""
@@ -119,7 +139,7 @@ class LlamaModel:
             finally:
                 loop.call_soon_threadsafe(pieces.put_nowait, None)
 
-        worker = loop.run_in_executor(None, produce)
+        worker = loop.run_in_executor(self._executor, produce)
         try:
             while True:
                 item = await pieces.get()

@@ -8,9 +8,10 @@ clause is ready about a millisecond after the clause is.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from presence.audio.espeak import Espeak, SpeechChunk, Voice
@@ -25,6 +26,14 @@ class SynthesisStats:
 
 
 STATS = SynthesisStats()
+# eSpeak NG is one process-wide instance that synthesises one text at a time: one thread of
+# our own, rather than a blocked thread of the loop's default executor per waiting session.
+_SYNTHESIS = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="presence-tts")
+
+
+async def run_synthesis(work: Callable[[], object]) -> None:
+    """Run ``work`` on the synthesis thread (e.g. loading eSpeak NG)."""
+    await asyncio.get_running_loop().run_in_executor(_SYNTHESIS, work)
 
 
 async def speak(text: str, voice: Voice, cancel: threading.Event) -> AsyncIterator[SpeechChunk]:
@@ -47,7 +56,7 @@ async def speak(text: str, voice: Voice, cancel: threading.Event) -> AsyncIterat
             STATS.cpu_s += time.thread_time() - started
             loop.call_soon_threadsafe(chunks.put_nowait, None)
 
-    worker = loop.run_in_executor(None, produce)
+    worker = loop.run_in_executor(_SYNTHESIS, produce)
     try:
         while True:
             item = await chunks.get()
