@@ -162,7 +162,9 @@ class LocalSession(EngineSession):
 
     async def turn_event(self, event: TurnEvent) -> None:
         match event.kind:
-            case TurnEventKind.USER_STARTED:
+            case TurnEventKind.USER_STARTED | TurnEventKind.TURN_RESUMED:
+                # Resumed after an early release: the interrupt before it kept what was heard of
+                # the reply; the rest of the user's turn is heard like a new utterance.
                 self._begin_listening(event.turn_id)
             case TurnEventKind.USER_PAUSED:
                 await self._stop_speculating()
