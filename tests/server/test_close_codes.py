@@ -159,7 +159,10 @@ async def test_a_reader_that_never_reads_is_closed_without_growing_the_send_queu
     bound = 16
     # Loopback lets the kernel buffer megabytes (tcp_wmem up to 4 MiB) before backpressure
     # reaches the queue: the reply must be larger than that (180 s of 24 kHz PCM is 8.6 MB).
-    async with server_factory(send_queue_frames=bound, scripted_reply_ms=180_000, max_lead_ms=400_000) as srv:
+    # The cheapest lips (energy): the reply must outrun the socket by CPU speed alone, and a
+    # costly animator on a loaded machine would take longer than the test waits to fill it.
+    settings = {"send_queue_frames": bound, "scripted_reply_ms": 180_000, "max_lead_ms": 400_000, "lipsync": "energy"}
+    async with server_factory(**settings) as srv:
         sock = socket.create_connection(("127.0.0.1", srv.port))
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.setblocking(False)
