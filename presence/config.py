@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     log_level: str = "info"
     lipsync: Literal["auto", "phonemes", "transcript", "audio", "audio-causal", "audio-mlp", "energy"] = Field(
         "auto",
-        description="how lips move: auto = phonemes when the engine gives them, else transcript (docs/lipsync.md)",
+        description="how lips move: auto = phonemes, transcript or audio-causal by engine (docs/lipsync.md)",
     )
     avatar_glb: str | None = Field(
         None, description="a GLB head with Oculus viseme or ARKit morph targets, shown by the page in 3D"

@@ -426,8 +426,10 @@ def main(argv: list[str]) -> int:
         "of the corpus dropped or changed, in turn). Arrival-timed rows simulate the session: audio in",
         "the Gemini fake's 40 ms chunks, all at once (faster than real time, as the fake and the service",
         "send it) or at real time, pushed while less than 1 s ahead of playback, the animator polled",
-        "every 32 ms; a frame leaves when the audio reaches 250 ms past it or playback comes within",
-        "40 ms of it. Their look-ahead column is the median effective look-ahead; notes give its spread."
+        "every 32 ms, text handed to it on arrival; a frame leaves when playback comes within 40 ms of",
+        "it (without text, already once the audio reaches 250 ms past it), never with less than 30 ms",
+        "of audio after it. Their look-ahead column is the median effective look-ahead; notes give its",
+        "spread. CPU is measured at 100 frames/s (the product animates at 60)."
         + ("" if meta["transcripts"] else " (This folder has no `.txt` transcripts: the text rows are skipped.)"),
         "",
         "## Sanity check on eSpeak NG speech",

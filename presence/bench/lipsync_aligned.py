@@ -9,8 +9,10 @@
   the Gemini fake's 40 ms chunks, either all at once (the fake, like the service, generates
   faster than real time) or at real time; the session pushes a chunk once the audio it has
   sent is less than ``max_lead_ms`` (1 s) ahead of playback, and polls the animator every
-  32 ms (its ticker). A frame leaves when the audio reaches 250 ms past it, or when playback
-  comes within 40 ms of it: the look-ahead each frame gets is the real one, and is reported.
+  32 ms (its ticker); text reaches the animator when it arrives. A frame leaves when playback
+  comes within 40 ms of it (or, without text, once the audio reaches 250 ms past it), with the
+  look-ahead there is then, capped at 250 ms: the look-ahead each frame gets is the real one,
+  and is reported.
 """
 
 from __future__ import annotations
@@ -136,12 +138,10 @@ def stream_timed(
         heapq.heappush(queue, (pushed_at[i], 2 * i, 0, start))
     end_time = max(pushed_at, default=0)  # the last push, then the end of the reply
     late = late_ms * rate // 1000
-    for position, text, final in events:
+    for position, text, final in events:  # the session hands text to the lips on arrival
         index = min(max(position - 1, 0) // step, len(starts) - 1)
-        arrives = arrivals[index] + (late if position > 0 else 0)
-        behind = max([i for i, a in enumerate(arrivals) if a <= arrives], default=-1)  # chunks before it
-        at = max(arrives, pushed_at[behind] if behind >= 0 else 0)
-        heapq.heappush(queue, (at, 2 * behind + 1, 1, (text, final)))
+        at = arrivals[index] + (late if position > 0 else 0)
+        heapq.heappush(queue, (at, 2 * index + 1, 1, (text, final)))
     tick = TICK_MS * rate // 1000
     for t in range(0, end_time + tick, tick):
         heapq.heappush(queue, (t, 2 * len(starts) + 2, 2, None))

@@ -10,7 +10,9 @@ the audio; stretches the text does not explain (late, missing, wrong) come from 
 loop. Frames are coarticulated as in ``PhonemeAnimator``: each is a triangular average of
 the phone track from 60 ms before it to 40 ms after.
 
-When frames leave: as soon as audio reaches ``max_lookahead_ms`` past them, or, with
+When frames leave: without text (``use_text=False``), as soon as audio reaches
+``max_lookahead_ms`` past them; with text, only when ``poll`` says they are due (so words
+that come late can still shape them); and in both cases, with
 whatever look-ahead there is (at least ``min_lookahead_ms``, 30 ms, as the causal
 ``AudioAnimator`` always had), when ``poll(now_sample)`` says playback is within
 ``guard_ms`` of them. The first audio frame is never
@@ -82,6 +84,7 @@ class AlignedAnimator:
         min_lookahead_ms: float = MIN_LOOKAHEAD_MS,
         use_text: bool = True,
         use_lm: bool = True,
+        hold_for_text: bool | None = None,
         model: AcousticModel | None = None,
         config: DecoderConfig | None = None,
         phonemize: Phonemizer = espeak_phonemize,
@@ -92,6 +95,7 @@ class AlignedAnimator:
         self.model = model or packaged_acoustic_model()
         self.config = config or DecoderConfig()
         self.use_text = use_text
+        self.hold_for_text = use_text if hold_for_text is None else hold_for_text
         self.lookahead_samples = round(max_lookahead_ms * sample_rate / 1000)
         self.guard_samples = round(guard_ms * sample_rate / 1000)
         self.min_lookahead_samples = round(min(min_lookahead_ms, max_lookahead_ms) * sample_rate / 1000)
@@ -140,6 +144,8 @@ class AlignedAnimator:
         self._levels.extend(levels.tolist())
         self._received += len(chunk.samples)
         self._decode(final=False)
+        if self.hold_for_text:  # frames wait for poll(): late words can still shape them
+            return []
         end = self._start + self._received
         return self._emit(until=end - self.lookahead_samples + 1)
 
@@ -161,9 +167,22 @@ class AlignedAnimator:
             return
         phones = self._text.update(text, final)
         if phones:
-            # The text may come after its audio was decoded: decode again from the first
-            # frame whose animation has not left yet.
-            self._decoder.extend(phones, redo_from=self._frame_of(self._next_frame or 0) - CARRYOVER_FRAMES)
+            self._decoder.text_final = final
+            self._decoder.extend(phones, redo_from=self._redo_from())
+
+    def _redo_from(self) -> int | None:
+        """Where new words must be decoded again: from where the best path entered the last
+        word it knew (that word may have been stretched over the audio of the next, not yet
+        known), but not before the first frame whose animation has not left."""
+        first = self._frame_of(self._next_frame or 0) - CARRYOVER_FRAMES
+        last_word = self._decoder.last_word()
+        units = self._decoder.best_path(first)
+        if len(units) == 0 or last_word is None:
+            return first
+        safe = np.maximum(units, 0)
+        before = (units >= 0) & self._decoder.is_text(safe) & (self._decoder.unit_word(safe) < last_word)
+        inside = np.flatnonzero(before)
+        return first + int(inside[-1]) + 1 if len(inside) else first
 
     def flush(self) -> list[VisemeFrame]:
         if self._start is None or self._next_frame is None:

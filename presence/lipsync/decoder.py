@@ -81,6 +81,7 @@ class PhoneDecoder:
         self.silence = silence
         self.kept = kept
         self.loop_lm: Matrix | None = None  # log P(next | previous) between loop phones, if set
+        self.text_final = False  # the text is complete: its last phone is the end, not a pause in it
         self._phone = np.asarray(loop_phones, dtype=np.int64).copy()
         n = len(self._phone)
         self._n_loop = n
@@ -121,6 +122,14 @@ class PhoneDecoder:
     def is_text(self, units: Ints) -> npt.NDArray[np.bool_]:
         text: npt.NDArray[np.bool_] = self._text[units]
         return text
+
+    def unit_word(self, units: Ints) -> Ints:
+        words: Ints = self._word[units]
+        return words
+
+    def last_word(self) -> int | None:
+        """Word of the last text phone so far (None before any text)."""
+        return None if self._last_text == _NONE else int(self._word[self._last_text])
 
     def text_units(self) -> int:
         return int(self._text.sum())
@@ -174,6 +183,16 @@ class PhoneDecoder:
             scaled = np.stack([loop - loop.max(), text - text.max()])  # (2, phones, 3)
             self._loglik.append(scaled)
             self._step(scaled)
+            self._follow_frontier()
+
+    def _follow_frontier(self) -> None:
+        """Move the search window with the newest frame's best unit (less one word: it is
+        the least settled part of the path), even when nobody reads the path for a while."""
+        unit = int(np.argmax(self._delta[-1])) // 3
+        if self._text[unit]:
+            word = int(self._word[unit]) - 1
+            if self.progress_word < word <= self.progress_word + self.config.resync_words:
+                self.progress_word = word
 
     def _redo(self, frame: int) -> None:
         keep = frame - self.first_frame
@@ -224,8 +243,11 @@ class PhoneDecoder:
             from_text = -np.inf
             best_text = _NONE
             if text.stop > text.start:
-                best_text = text.start + int(np.argmax(exits[text]))
-                from_text = exits[best_text] - c.lost_penalty
+                leave = exits[text] - c.lost_penalty
+                if not self.text_final and text.start <= self._last_text < text.stop:
+                    leave[self._last_text - text.start] += c.lost_penalty  # more words are to come
+                best_text = text.start + int(np.argmax(leave))
+                from_text = leave[best_text - text.start]
             # loop units: another loop phone (weighed by the phone bigram), or the text was lost
             if self.loop_lm is not None:
                 candidates = exits[:nl, None] + c.lm_weight * self.loop_lm

@@ -176,11 +176,15 @@ class Hub:
 
     @property
     def animator_kind(self) -> str:
-        """Phoneme-driven lips when the engine reports phonemes; otherwise the reply's text
-        aligned to its audio (audio alone where an engine sends no text)."""
+        """Phoneme-driven lips when the engine reports phonemes; for cloud speech models
+        (which hear the user themselves and send the reply's text with its audio) the text
+        aligned to the audio; otherwise audio frame by frame."""
         kind = self.settings.lipsync
         if kind == "auto":
-            kind = "phonemes" if self.engine.phoneme_timings else "transcript"
+            if self.engine.phoneme_timings:
+                kind = "phonemes"
+            else:
+                kind = "transcript" if self.engine.hears_audio else "audio-causal"
         return kind
 
     def make_animator(self, sample_rate: int | None = None) -> Animator:

@@ -288,6 +288,7 @@ class Session:
         record = self.records.get(turn_id)
         if record is not None:
             record.engine_first_audio_s = None
+        self._reply_text.pop(turn_id, None)
         stream = self._streams.pop(turn_id, None)
         if stream is None:
             return
@@ -315,6 +316,7 @@ class Session:
             self._dropped = {t for t in self._dropped if t > newest - 128}
         self._released.discard(turn_id)
         self._held.pop(turn_id, None)
+        self._reply_text.pop(turn_id, None)
         stream = self._streams.pop(turn_id, None)
         if stream is not None:
             stream.cut()
@@ -447,6 +449,8 @@ class Session:
                     record.engine_first_audio_s = self.clock()
             if turn_id is not None and turn_id in self._dropped:
                 continue
+            if isinstance(item, Transcript) and item.role == "agent":
+                self._reply_text_arrived(item)
             if isinstance(item, Transcript) and item.role == "user":
                 if item.until_sample is not None and item.turn_id == self.turns.turn_id:
                     self.turns.on_transcript(item.text, item.until_sample)  # the predictor's words
@@ -468,6 +472,13 @@ class Session:
                 await self._space.wait()
         if not self._closed:
             self._fail(self.fatal_error or "engine session ended")
+
+    def _reply_text_arrived(self, item: Transcript) -> None:
+        """The lips align the reply's words to its audio: they get the text when it arrives,
+        not when it comes out of the queue behind the audio paced ahead of it."""
+        self._reply_text[item.turn_id] = (item.text, item.final)
+        if item.turn_id in self._streams:
+            self._streams[item.turn_id].push_text(item.text, item.final)
 
     @staticmethod
     def _passes_hold(item: EngineOutput) -> bool:
@@ -502,10 +513,6 @@ class Session:
                 stream = self._stream(item.turn_id)
                 self._send_frames(stream, stream.push(item) + stream.poll(self.timeline.now_sample(self.clock())))
             case Transcript():
-                if item.role == "agent":  # lips align the reply's words to its audio
-                    self._reply_text[item.turn_id] = (item.text, item.final)
-                    if item.turn_id in self._streams:
-                        self._streams[item.turn_id].push_text(item.text, item.final)
                 record = self.records.get(item.turn_id)
                 if record is not None and item.final:
                     if item.role == "user":
