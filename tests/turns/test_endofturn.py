@@ -169,6 +169,9 @@ def test_rules_are_built_from_settings_including_the_predictor() -> None:
     assert isinstance(rule, PredictorRule)
     assert (rule.threshold, rule.max_silence_ms, rule.uses_prosody) == (0.8, 1200, True)
     assert rule.confirm_after_ms(PauseCue.unknown()) == 1200
+    trained = make_rule("predictor", 1200)
+    assert isinstance(trained, PredictorRule)
+    assert trained.threshold == EndOfTurnPredictor.load().threshold  # the threshold training chose
     assert not FixedSilence(320).confirm_early(context(5000, "done"))
     with pytest.raises(ValueError, match="threshold"):
         PredictorRule(threshold=0.0)

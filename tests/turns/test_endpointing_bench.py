@@ -8,9 +8,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from presence.audio.vad import WINDOW_SAMPLES
 from presence.bench.endpointing import build_stream, load_speakers
-from presence.endofturn.asr_replay import oracle_transcripts
+from presence.endofturn.asr_replay import oracle_transcripts, whisper_transcripts
+from presence.endofturn.text import words
 
 RUN = "import sys; from presence.bench import endpointing as m; sys.exit(m.main(sys.argv[1:]))"
 
@@ -46,7 +49,7 @@ def test_quick_run_writes_the_trade_off(tmp_path: Path, timit_dir: Path) -> None
         assert set(row["cut_in_rate_per_pause"]) == {"sentence", "phrase"}
     assert set(results["chosen"]) == {"strict", "mid_sentence", "predictor"}
     assert results["chosen"]["predictor"]["words"] == "pocketsphinx"  # never the oracle's words
-    assert results["asr_answer_ms"]["n"] > 0
+    assert results["asr_answer_ms"]["pocketsphinx"]["n"] > 0
     lags = {row["setting"]: row for row in results["endpoint_lag"]}
     assert "presence default (0.5 / 0.35)" in lags
     assert all(row["end_lag_ms"]["n"] == results["corpus"]["turns"] for row in lags.values())
@@ -64,3 +67,18 @@ def test_oracle_words_are_the_reference_words_heard_before_each_onset(timit_dir:
     assert got[0].covers_until == turn.speech_end  # ready one window later, as the session would ask
     for t in stream.turns:  # every turn's words lie inside its speech
         assert any(t.speech_start <= a < b <= t.speech_end for a, b, _ in stream.words)
+
+
+@pytest.mark.slow
+def test_whisper_partials_are_ready_only_after_their_decode(timit_dir: Path) -> None:
+    speakers = load_speakers(timit_dir)
+    name = sorted(speakers)[0]
+    stream = build_stream(name, speakers[name], np.random.default_rng(0))
+    turn = stream.turns[0]
+    got, costs = whisper_transcripts(stream.audio, stream.turns, [turn.speech_end])
+    assert len(got) == len(costs) == 1 and costs[0] > 0
+    assert got[0].covers_until == turn.speech_end
+    assert got[0].ready_at >= turn.speech_end + WINDOW_SAMPLES + int(costs[0] * 16)  # a whole decode later
+    said = {w for a, b, w in stream.words if turn.speech_start <= a and b <= turn.speech_end}
+    heard = set(words(got[0].text))
+    assert len(said & heard) >= len(said) // 2, (said, got[0].text)
