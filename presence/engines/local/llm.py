@@ -56,9 +56,15 @@ class LlamaModel:
     name = "smollm2-135m"
 
     def __init__(
-        self, model_path: Path | None = None, max_tokens: int = 60, temperature: float = 0.6, threads: int = 1
+        self,
+        model_path: Path | None = None,
+        max_tokens: int = 60,
+        temperature: float = 0.3,
+        threads: int = 1,
+        repeat_penalty: float = 1.2,
     ) -> None:
         self.model_path = model_path
+        self.repeat_penalty = repeat_penalty  # small models loop; a penalty keeps them moving
         self.threads = threads
         self.max_tokens = max_tokens
         self.temperature = temperature
@@ -111,7 +117,11 @@ class LlamaModel:
             raise LanguageModelError("the model is not loaded (Engine.start was not awaited)")
         with self._lock:
             chunks = self._llama.create_chat_completion(
-                messages=messages, stream=True, max_tokens=max_tokens or self.max_tokens, temperature=self.temperature
+                messages=messages,
+                stream=True,
+                max_tokens=max_tokens or self.max_tokens,
+                temperature=self.temperature,
+                repeat_penalty=self.repeat_penalty,
             )
             try:
                 for chunk in chunks:
