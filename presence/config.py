@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     llm_url: str | None = Field(None, description="OpenAI-compatible chat endpoint instead of the embedded LLM")
     llm_model: str = "smollm2"
     llm_api_key: SecretStr | None = None
+    tts: Literal["espeak", "piper"] = Field(
+        "espeak",
+        description="local engine voice: eSpeak NG, or Piper en_US-joe (non-commercial caveat: docs/local-engine.md)",
+    )
     voice: str = "en-us"
     tts_rate_wpm: int = 175
     tts_pitch: int = 50

@@ -47,8 +47,9 @@ from presence.engines.local.asr import AsrWorker, Hypothesis, RecognizerError, S
 from presence.engines.local.clauses import speakable
 from presence.engines.local.knowledge import load_knowledge, system_prompt
 from presence.engines.local.llm import LanguageModel, LanguageModelError, LlamaModel, Message, OpenAICompatibleModel
+from presence.engines.local.piper import PiperVoice
 from presence.engines.local.reply import ReplyText
-from presence.engines.local.tts import run_synthesis, speak
+from presence.engines.local.tts import run_synthesis, speak, speak_piper
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,8 @@ class LocalEngine(Engine):
             self.model = LlamaModel(threads=settings.llm_threads)
         self.asr = make_recognition(settings)
         self.knowledge = load_knowledge(Path(settings.knowledge)) if settings.knowledge else None
+        # Optional natural voice; eSpeak NG stays the default (licence: docs/local-engine.md).
+        self.piper = PiperVoice() if settings.tts == "piper" else None
 
     async def start(self) -> None:
         await self.model.start()
@@ -113,8 +116,10 @@ class LocalEngine(Engine):
             # Cache the system prompt's tokens so the first turn starts as fast as later ones.
             system = system_prompt(self.settings.persona, self.knowledge)
             await model.run(lambda: model.warm([{"role": "system", "content": system}]))
-        # Load eSpeak NG now rather than in the first reply.
+        # Load eSpeak NG (and Piper) now rather than in the first reply.
         await run_synthesis(Espeak.instance)
+        if self.piper is not None:
+            await run_synthesis(self.piper.load)
 
     async def stop(self) -> None:
         await self.model.stop()
@@ -380,6 +385,8 @@ class LocalSession(EngineSession):
 
     async def _say(self, reply: _Reply, clause: str, position: int) -> int:
         """Speak one clause; returns the reply's sample position after it."""
+        if self.engine.piper is not None:
+            return await self._say_piper(self.engine.piper, reply, clause, position)
         async for chunk in speak(clause, self.engine.voice, reply.cancel):
             reply.mark("tts_first_chunk")
             words = [clause[w.start : w.start + w.length] for w in chunk.words if 0 <= w.start < len(clause)]
@@ -388,6 +395,19 @@ class LocalSession(EngineSession):
             position += len(chunk.samples)
             reply.spoken.append((position, " ".join(words)))
             await self._emit(AudioChunk(reply.turn_id, chunk.samples, rate, marks, " ".join(words)))
+            reply.mark("first_audio")
+        await self._emit(Transcript("agent", clause, False, reply.turn_id))
+        return position
+
+    async def _say_piper(self, voice: PiperVoice, reply: _Reply, clause: str, position: int) -> int:
+        async for speech in speak_piper(clause, voice, reply.cancel):
+            reply.mark("tts_first_chunk")
+            marks = tuple(
+                PhonemeMark(p.offset_samples, p.arpabet, "arpabet", p.duration_samples) for p in speech.phones
+            )
+            position += len(speech.samples)
+            reply.spoken.append((position, clause))  # Piper gives no word timings: the clause
+            await self._emit(AudioChunk(reply.turn_id, speech.samples, voice.sample_rate, marks, clause))
             reply.mark("first_audio")
         await self._emit(Transcript("agent", clause, False, reply.turn_id))
         return position
