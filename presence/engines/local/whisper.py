@@ -119,7 +119,19 @@ class WhisperAsr:
         self._prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
         self._suppress = list(get_suppressed_tokens(tokenizer, [-1]))
         self._model, self._tokenizer = model, tokenizer
-        self.decode(np.zeros(INPUT_SAMPLE_RATE // 2, np.float32))  # first run allocates; not a user's
+        # The first decode allocates buffers and CTranslate2's threads for the calling thread:
+        # do it on the decoding thread now, not in the first user's turn.
+        warmed: Future[None] = Future()
+
+        def warm() -> None:
+            try:
+                self.decode((0.01 * np.sin(np.arange(INPUT_SAMPLE_RATE) / 5)).astype(np.float32))
+                warmed.set_result(None)
+            except Exception as exc:
+                warmed.set_exception(exc)
+
+        self.submit(warm, urgent=True)
+        warmed.result()
 
     def stop(self) -> None:
         with self._lock:
