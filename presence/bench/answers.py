@@ -10,9 +10,10 @@ answer must contain. Every answer is scored automatically:
 - **length**: one to two sentences, 2 to 40 words (it is spoken).
 
 Configurations, all measured in one run: the embedded model as it was (persona only,
-temperature 0.6, no repetition penalty, no sentence limit) and as it is now (the knowledge
-file in the system prompt, 0.3, penalty 1.2, stopped after two sentences); with ``--llm-url``
-the endpoint too, with the knowledge file. Replies go through the engine's own reply path
+temperature 0.6, no repetition penalty, no sentence limit); with the knowledge file in the
+system prompt (greedy, penalty 1.2, stopped after two sentences); and as it is now, with the
+facts that share the most words with the question also put next to it; with ``--llm-url``
+the endpoint too, as now. Replies go through the engine's own reply path
 (``ReplyText``: clauses, sentence limit), not a separate prompt.
 """
 
@@ -28,7 +29,7 @@ from typing import Any, Final
 
 from presence.bench._stats import summary, table, write_results
 from presence.engines.local.clauses import clean_for_speech
-from presence.engines.local.knowledge import load_knowledge, system_prompt
+from presence.engines.local.knowledge import facts_of, load_knowledge, relevant_facts, system_prompt, user_message
 from presence.engines.local.llm import LanguageModel, LlamaModel, OpenAICompatibleModel
 from presence.engines.local.repetition import cut_repetition
 from presence.engines.local.reply import ReplyText
@@ -124,10 +125,11 @@ def on_topic(question_text: str, answer: str) -> bool:
     return score(question, answer)["on_topic"]
 
 
-async def answer(model: LanguageModel, system: str, question: str, max_sentences: int) -> str:
+async def answer(model: LanguageModel, system: str, question: str, max_sentences: int, facts: list[str]) -> str:
+    asked = user_message(question, relevant_facts(facts, question))
     text = ReplyText(
         model,
-        [{"role": "system", "content": system}, {"role": "user", "content": question}],
+        [{"role": "system", "content": system}, {"role": "user", "content": asked}],
         threading.Event(),
         max_sentences,
     )
@@ -136,13 +138,13 @@ async def answer(model: LanguageModel, system: str, question: str, max_sentences
 
 
 async def run_config(
-    name: str, model: LanguageModel, system: str, max_sentences: int, questions: list[Question]
+    name: str, model: LanguageModel, system: str, max_sentences: int, facts: list[str], questions: list[Question]
 ) -> dict[str, Any]:
     await model.start()
     rows: list[dict[str, Any]] = []
     try:
         for question in questions:
-            said = await answer(model, system, question.text, max_sentences)
+            said = await answer(model, system, question.text, max_sentences, facts)
             rows.append({"question": question.text, "answer": said, **score(question, said)})
     finally:
         await model.stop()
@@ -168,18 +170,21 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--md", default="docs/benchmarks/answers.md")
     args = parser.parse_args(argv)
     questions = QUESTIONS[:5] if args.quick else QUESTIONS
-    system = system_prompt(PERSONA, load_knowledge(args.knowledge))
-    configs: list[tuple[str, LanguageModel, str, int]] = [
-        ("embedded, before (persona only)", LlamaModel(temperature=0.6, repeat_penalty=1.0), PERSONA, 99),
-        ("embedded, now (knowledge, 2 sentences)", LlamaModel(), system, 2),
+    knowledge = load_knowledge(args.knowledge)
+    system, facts = system_prompt(PERSONA, knowledge), facts_of(knowledge)
+    configs: list[tuple[str, LanguageModel, str, int, list[str]]] = [
+        ("embedded, before (persona only)", LlamaModel(temperature=0.6, repeat_penalty=1.0), PERSONA, 99, []),
+        ("embedded, knowledge in the system prompt only", LlamaModel(), system, 2, []),
+        ("embedded, now (+ relevant facts by the question)", LlamaModel(), system, 2, facts),
     ]
     if args.llm_url:
         configs.append(
             (
-                f"{args.llm_model} at --llm-url (knowledge)",
+                f"{args.llm_model} at --llm-url (as now)",
                 OpenAICompatibleModel(args.llm_url, args.llm_model, None),
                 system,
                 2,
+                facts,
             )
         )
     results = [asyncio.run(run_config(*config, questions)) for config in configs]
@@ -189,7 +194,7 @@ def main(argv: list[str]) -> int:
     ]
     examples = [
         f"- *{q['question']}* → before: “{b['answer']}” · now: “{q['answer']}”"
-        for q, b in zip(results[1]["answers"][:6], results[0]["answers"][:6], strict=True)
+        for q, b in zip(results[2]["answers"][:6], results[0]["answers"][:6], strict=True)
     ]
     command = f"presence bench answers{' --quick' if args.quick else ''}"
     if args.llm_url:

@@ -30,7 +30,7 @@ def run_suite(tmp_path: Path, suite: str, *flags: str) -> dict[str, object]:
 def test_answers_suite_scores_every_question_for_both_configurations(tmp_path: Path) -> None:
     report = run_suite(tmp_path, "answers")
     configs = report["configs"]
-    assert isinstance(configs, list) and len(configs) == 2
+    assert isinstance(configs, list) and len(configs) == 3
     for config in configs:
         assert config["questions"] == 5
         assert set(config["pct"]) == {"fact", "on_topic", "no_loop", "length", "all"}

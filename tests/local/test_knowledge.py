@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 
 from presence.bench.answers import QUESTIONS, Question, score
-from presence.engines.local.knowledge import MAX_CHARS, KnowledgeError, load_knowledge, system_prompt
+from presence.engines.local.knowledge import (
+    MAX_CHARS,
+    KnowledgeError,
+    facts_of,
+    load_knowledge,
+    relevant_facts,
+    system_prompt,
+    user_message,
+)
 from tests.conftest import REPO
 
 
@@ -72,3 +80,13 @@ def test_the_benchmark_has_thirty_questions_whose_facts_are_in_the_sample_file()
     assert len(QUESTIONS) >= 30
     for question in QUESTIONS:
         assert any(f.lower() in facts for f in question.facts if f not in ("yes", "no")), question.text
+
+
+def test_the_facts_that_share_words_with_the_question_are_put_next_to_it() -> None:
+    facts = facts_of(load_knowledge(REPO / "examples" / "concierge.md"))
+    assert not any(f.startswith(("#", "-")) for f in facts), "headings dropped, list markers stripped"
+    best = relevant_facts(facts, "um what's the wifi password")
+    assert best[0] == "The wifi network is HarbourGuest and the password is seagull42."
+    assert relevant_facts(facts, "hmm") == []
+    assert user_message("hmm", []) == "hmm"
+    assert user_message("wifi", best[:1]).endswith("(Relevant facts: " + best[0] + ")")

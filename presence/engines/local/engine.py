@@ -45,7 +45,7 @@ from presence.engines.base import (
 )
 from presence.engines.local.asr import AsrWorker, Hypothesis, RecognizerError, SpeechRecognition
 from presence.engines.local.clauses import speakable
-from presence.engines.local.knowledge import load_knowledge, system_prompt
+from presence.engines.local.knowledge import facts_of, load_knowledge, relevant_facts, system_prompt, user_message
 from presence.engines.local.llm import LanguageModel, LanguageModelError, LlamaModel, Message, OpenAICompatibleModel
 from presence.engines.local.piper import PiperVoice
 from presence.engines.local.reply import ReplyText
@@ -105,6 +105,7 @@ class LocalEngine(Engine):
             self.model = LlamaModel(threads=settings.llm_threads)
         self.asr = make_recognition(settings)
         self.knowledge = load_knowledge(Path(settings.knowledge)) if settings.knowledge else None
+        self.facts = facts_of(self.knowledge) if self.knowledge else []
         # Optional natural voice; eSpeak NG stays the default (licence: docs/local-engine.md).
         self.piper = PiperVoice() if settings.tts == "piper" else None
 
@@ -332,7 +333,9 @@ class LocalSession(EngineSession):
     # -- the reply -----------------------------------------------------------------------
 
     def _messages(self, user_text: str) -> list[Message]:
-        return [{"role": "system", "content": self.system}, *self.history, {"role": "user", "content": user_text}]
+        # The facts that bear on the question go next to it (the history keeps only what was heard).
+        asked = user_message(user_text, relevant_facts(self.engine.facts, user_text))
+        return [{"role": "system", "content": self.system}, *self.history, {"role": "user", "content": asked}]
 
     def _remember(self, user_text: str, agent_text: str) -> None:
         self.history += [{"role": "user", "content": user_text}, {"role": "assistant", "content": agent_text}]

@@ -59,7 +59,7 @@ class LlamaModel:
         self,
         model_path: Path | None = None,
         max_tokens: int = 60,
-        temperature: float = 0.3,
+        temperature: float = 0.0,
         threads: int = 1,
         repeat_penalty: float = 1.2,
     ) -> None:
@@ -166,8 +166,11 @@ class LlamaModel:
 class OpenAICompatibleModel:
     """Any OpenAI-compatible chat endpoint (vLLM, Ollama, llama.cpp server …) via the openai client."""
 
-    def __init__(self, base_url: str, model: str, api_key: str | None, max_tokens: int = 80) -> None:
+    def __init__(
+        self, base_url: str, model: str, api_key: str | None, max_tokens: int = 80, temperature: float = 0.0
+    ) -> None:
         self.name = f"{model}@{base_url}"
+        self.temperature = temperature  # greedy, like the embedded model: facts, not variety
         self.base_url = base_url
         self.model = model
         self.api_key = api_key or "not-needed"
@@ -191,7 +194,11 @@ class OpenAICompatibleModel:
             raise LanguageModelError("the client is not started (Engine.start was not awaited)")
         try:
             response = await self._client.chat.completions.create(
-                model=self.model, messages=messages, stream=True, max_tokens=self.max_tokens
+                model=self.model,
+                messages=messages,
+                stream=True,
+                max_tokens=self.max_tokens,
+                temperature=self.temperature,
             )
         except Exception as exc:
             raise LanguageModelError(f"the LLM endpoint failed: {type(exc).__name__}") from exc
