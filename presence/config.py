@@ -97,10 +97,18 @@ class Settings(BaseSettings):
         description="local engine speech recognition: Whisper tiny.en, or pocketsphinx (docs/local-engine.md)",
     )
     asr_threads: int = Field(2, description="CPU threads for Whisper's decoder")
+    knowledge: str | None = Field(
+        None, description="Markdown or YAML file of facts for the local engine's system prompt (examples/concierge.md)"
+    )
+    reply_max_sentences: int = Field(2, description="local engine: stop a spoken reply after this many sentences")
     llm_threads: int = Field(1, description="CPU threads for the embedded LLM (more spin and slow down a busy machine)")
     llm_url: str | None = Field(None, description="OpenAI-compatible chat endpoint instead of the embedded LLM")
     llm_model: str = "smollm2"
     llm_api_key: SecretStr | None = None
+    tts: Literal["espeak", "piper"] = Field(
+        "espeak",
+        description="local engine voice: eSpeak NG, or Piper en_US-joe (non-commercial caveat: docs/local-engine.md)",
+    )
     voice: str = "en-us"
     tts_rate_wpm: int = 175
     tts_pitch: int = 50

@@ -12,6 +12,7 @@ ten times real time), so callers run it in a worker thread and stream what it yi
 from __future__ import annotations
 
 import ctypes
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -100,6 +101,9 @@ class Voice:
     name: str = "en-us"
     rate_wpm: int = 175
     pitch: int = 50  # 0..100
+
+
+_PHONEMES_IPA: Final = 0x02  # espeak_TextToPhonemes: UTF-8 IPA instead of eSpeak mnemonics
 
 
 class Espeak:
@@ -224,6 +228,29 @@ class Espeak:
             finally:
                 self._sink = None
             return not stopped
+
+    def phonemes_ipa(self, text: str, voice: Voice | None = None) -> list[str]:
+        """``text`` as IPA phoneme strings, one per clause eSpeak finds (Piper's input).
+
+        Each clause keeps the punctuation that ended it, as Piper's own phonemiser does.
+        """
+        with self._lock:
+            self._apply_voice(voice or Voice())
+            self._lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_int]
+            self._lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+            clauses: list[str] = []
+            for words, ending in re.findall(r"([^.,;:!?]+)([.,;:!?]*)", text):
+                if not words.strip():
+                    continue
+                buffer = ctypes.create_string_buffer(words.encode("utf-8") + b"\0")
+                pointer = ctypes.c_void_p(ctypes.addressof(buffer))
+                pieces: list[str] = []
+                while pointer.value:
+                    phonemes = self._lib.espeak_TextToPhonemes(ctypes.byref(pointer), _CHARS_UTF8, _PHONEMES_IPA)
+                    if phonemes:
+                        pieces.append(phonemes.decode("utf-8", "replace").strip())
+                clauses.append(" ".join(p for p in pieces if p) + ending[:1])
+            return clauses
 
     def synthesize(self, text: str, voice: Voice | None = None) -> Synthesis:
         """The whole utterance at once (training data, tests)."""

@@ -1,6 +1,11 @@
-"""``presence bench engine``: where the local engine's time goes, stage by stage.
+"""``presence bench engine``: the local engine's speech recognisers compared, then where its
+time goes, stage by stage.
 
-Questions spoken by eSpeak NG (several voices) are streamed in real time into the local
+Recognisers: pocketsphinx and Whisper tiny.en on a TIMIT-style folder (``--data``; default
+the TIMIT sample): word error rate, final transcript after the pause begins, CPU per second
+of speech (see ``_asr_eval``).
+
+Stages: questions spoken by eSpeak NG (several voices) are streamed in real time into the local
 engine, as a session would, and each turn is confirmed after the default silence. With
 speculation the engine is told ``USER_PAUSED`` after ``speculate_ms`` and has until
 confirmation to prepare the reply; without it, work starts at confirmation. Per turn, in ms
@@ -12,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +26,7 @@ import numpy as np
 
 from presence.audio.espeak import Espeak, Voice
 from presence.audio.pcm import resample
+from presence.bench._asr_eval import compare, load_utterances
 from presence.bench._stats import summary, table, write_results
 from presence.config import Settings
 from presence.engines.base import (
@@ -31,7 +38,12 @@ from presence.engines.base import (
     TurnEventKind,
 )
 from presence.engines.local import tts
+from presence.engines.local.asr import AsrWorker
 from presence.engines.local.engine import LocalEngine, LocalSession
+from presence.engines.local.whisper import WhisperAsr
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_DATA = Path(os.environ.get("PRESENCE_DATA_DIR", REPO / ".." / "shared" / "data")) / "timit-sample"
 
 QUESTIONS = [
     "What time does the restaurant open tomorrow?",
@@ -47,6 +59,7 @@ QUESTIONS = [
 ]
 VOICES = [Voice("en-us", 160, 50), Voice("en-us", 140, 35), Voice("en", 170, 60)]
 STAGES = ["asr_final", "llm_first_token", "first_clause", "tts_first_chunk", "first_audio"]
+EXTRA = ["transcript_after_pause"]  # ms from the pause to the final transcript's words
 
 
 def question_audio(index: int) -> np.ndarray:
@@ -96,8 +109,8 @@ async def drain(
             return
 
 
-async def run(turns: int, speculate: bool) -> dict[str, Any]:
-    settings = Settings(engine="local")
+async def run(turns: int, speculate: bool, asr: str = "whisper") -> dict[str, Any]:
+    settings = Settings(engine="local", asr=asr)
     engine = LocalEngine(settings)
     await engine.start()
     session = await engine.open_session(SessionOptions("bench"))
@@ -115,7 +128,10 @@ async def run(turns: int, speculate: bool) -> dict[str, Any]:
         confirmed = marks.get("confirmed")
         kept += "speculated" in marks
         if confirmed is not None:
-            rows.append({stage: (marks[stage] - confirmed) * 1000 for stage in STAGES if stage in marks})
+            row = {stage: (marks[stage] - confirmed) * 1000 for stage in STAGES if stage in marks}
+            if "paused" in marks:
+                row["transcript_after_pause"] = (marks["transcript_ready"] - marks["paused"]) * 1000
+            rows.append(row)
     recognizer = session._recognizer
     asr_cpu = recognizer.cpu_s / max(recognizer.decoded_s, 1e-9) if recognizer else None
     stop.set()
@@ -124,10 +140,11 @@ async def run(turns: int, speculate: bool) -> dict[str, Any]:
     await engine.stop()
     tts_cpu = (tts.STATS.cpu_s - tts0[0]) / max(tts.STATS.audio_s - tts0[1], 1e-9)
     return {
+        "asr": asr,
         "speculation": speculate,
         "turns": len(rows),
         "speculation_kept": kept,
-        "stages_ms": {stage: summary([r[stage] for r in rows if stage in r]) for stage in STAGES},
+        "stages_ms": {stage: summary([r[stage] for r in rows if stage in r]) for stage in [*STAGES, *EXTRA]},
         "asr_cpu_ms_per_audio_s": round(1000 * asr_cpu, 1) if asr_cpu is not None else None,
         "tts_cpu_ms_per_audio_s": round(1000 * tts_cpu, 1),
         "process_cpu_s": round(time.process_time() - cpu0, 2),
@@ -139,22 +156,27 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="presence bench engine", description=__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--turns", type=int, default=21)
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help="TIMIT-style folder: <speaker>/<utt>.wav + .txt"
+    )
+    parser.add_argument("--utterances", type=int, default=None, help="recognise only the first N (default: all)")
+    parser.add_argument("--cpu-utterances", type=int, default=10, help="utterances fed in real time for CPU")
     parser.add_argument("--json")
     parser.add_argument("--md", default="docs/benchmarks/engine.md")
     args = parser.parse_args(argv)
     turns = 3 if args.quick else args.turns  # 3: every voice once
-    results = [asyncio.run(run(turns, speculate)) for speculate in (True, False)]
+    utterances = load_utterances(args.data, 6 if args.quick else args.utterances)
+    asr_rows = compare([AsrWorker(), WhisperAsr()], utterances, 2 if args.quick else args.cpu_utterances)
+    modes = [("whisper", True), ("whisper", False), ("pocketsphinx", True)]
+    results = [asyncio.run(run(turns, speculate, asr)) for asr, speculate in modes]
     rows = []
     for result in results:
-        for stage in STAGES:
-            rows.append(
-                {
-                    "mode": "speculative" if result["speculation"] else "at confirmation",
-                    "stage": stage,
-                    **result["stages_ms"][stage],
-                }
-            )
+        for stage in [*STAGES, *EXTRA]:
+            if result["stages_ms"][stage]["n"]:
+                mode = "speculative" if result["speculation"] else "at confirmation"
+                rows.append({"asr": result["asr"], "mode": mode, "stage": stage, **result["stages_ms"][stage]})
     columns = [
+        ("asr", "ASR"),
         ("mode", "mode"),
         ("stage", "stage (ms after confirmation)"),
         ("n", "n"),
@@ -162,23 +184,48 @@ def main(argv: list[str]) -> int:
         ("p95", "p95"),
         ("p99", "p99"),
     ]
-    cpu = results[0]
+    flat_asr = [
+        {
+            "asr": r["asr"],
+            "utterances": r["utterances"],
+            "WER %": r["wer_pct"],
+            **{f"final after pause {k}": r["final_after_pause_ms"][k] for k in ("p50", "p95", "p99")},
+            "CPU ms / s of speech": r["cpu_ms_per_audio_s"],
+        }
+        for r in asr_rows
+    ]
+    command = f"presence bench engine{' --quick' if args.quick else ''} --turns {turns}"
+    if args.data != DEFAULT_DATA:
+        command += f" --data {args.data}"
+    spoken = "; ".join(
+        f"{r['asr']} {'speculative' if r['speculation'] else 'at confirmation'}: kept {r['speculation_kept']} of "
+        f"{r['turns']}, TTS {r['tts_cpu_ms_per_audio_s']} ms CPU per s of reply audio"
+        for r in results
+    )
     markdown = "\n\n".join(
         [
-            "# Local engine: time from turn confirmation to each stage",
-            f"Command: `presence bench engine{' --quick' if args.quick else ''} --turns {turns}`. "
+            "# Local engine: speech recognisers, and time from turn confirmation to each stage",
+            f"Command: `{command}`. The machine runs other work too; compare rows within this run.",
+            "## Speech recognition",
+            f"{len(utterances)} utterances of `{args.data.name}`. *Final after pause*: ms from the moment the "
+            "pause begins to the final transcript (pocketsphinx: it decodes while audio arrives, so only the "
+            "end remains; Whisper: the whole turn is decoded at the pause). CPU: decoding CPU per second of "
+            f"speech with partial transcripts on, {asr_rows[0]['utterances'] if args.quick else args.cpu_utterances}"
+            " utterances fed in real time.",
+            table(flat_asr, [(k, k) for k in flat_asr[0]]),
+            "## Stages",
             "eSpeak-spoken questions streamed in real time; confirmation after the default silence "
             "(`confirm_ms`), speculation at `speculate_ms`. Negative = done before confirmation "
-            "(speculation), held by the session until the turn is confirmed. The machine runs other "
-            "work too; compare rows within this run.",
+            "(speculation), held by the session until the turn is confirmed. `transcript_after_pause`: "
+            "ms from the pause to the final transcript's words being known.",
             table(rows, columns),
-            f"Speculative replies kept at confirmation: {cpu['speculation_kept']} of {cpu['turns']} "
-            "(the rest were redone from the final transcript).",
-            f"CPU: ASR {cpu['asr_cpu_ms_per_audio_s']} ms per second of user audio; "
-            f"TTS {cpu['tts_cpu_ms_per_audio_s']} ms per second of reply audio (one core).",
+            f"Speculative replies kept at confirmation, and CPU: {spoken}.",
         ]
     )
     write_results(
-        {"suite": "engine", "runs": results}, markdown, args.json, Path(args.md) if args.md and not args.quick else None
+        {"suite": "engine", "asr": asr_rows, "runs": results},
+        markdown,
+        args.json,
+        Path(args.md) if args.md and not args.quick else None,
     )
     return 0

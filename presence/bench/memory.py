@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import time
 import urllib.request
@@ -58,10 +57,23 @@ def phrase() -> np.ndarray:
 
 
 def open_sessions(port: int) -> int:
+    """The server's ``presence_sessions_active`` gauge (/metrics, which loopback may read)."""
     # Generous: a decoder being loaded holds the GIL for a few hundred ms at a time.
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=30) as response:
-        sessions: int = json.loads(response.read())["sessions"]
-        return sessions
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith("presence_sessions_active "):
+                return int(float(line.split()[1]))
+    raise ValueError("/metrics has no presence_sessions_active")
+
+
+def server_flags(engine: str, sessions: int) -> tuple[str, ...]:
+    """Room for ``sessions`` at once, all from this one address (the per-address caps protect a
+    real server from one client; here every client is the benchmark)."""
+    room = str(sessions + 10)
+    return (
+        "--engine", engine, "--max-sessions", room, "--max-sessions-per-client", room,
+        "--max-pending-hellos", room, "--max-connections-per-client", str(sessions + 64),
+    )  # fmt: skip
 
 
 async def _one(
@@ -155,7 +167,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--md", default="docs/benchmarks/memory.md")
     args = parser.parse_args(argv)
     sessions, waves = (10, 2) if args.quick else (args.sessions, args.waves)
-    flags = ("--engine", args.engine, "--max-sessions", str(sessions + 10))
+    flags = server_flags(args.engine, sessions)
     with presence_server(*flags, startup_s=180) as port:
         result = measure(port, sessions, waves, args.hello_only)
     base = result["baseline"]

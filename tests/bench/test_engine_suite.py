@@ -11,7 +11,8 @@ import pytest
 
 
 @pytest.mark.local_models
-def test_engine_suite_reports_every_stage_for_both_modes(tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_engine_suite_compares_the_recognisers_and_reports_every_stage(tmp_path: Path) -> None:
     out = tmp_path / "engine.json"
     done = subprocess.run(
         [sys.executable, "-m", "presence", "bench", "engine", "--quick", "--json", str(out)],
@@ -20,8 +21,18 @@ def test_engine_suite_reports_every_stage_for_both_modes(tmp_path: Path) -> None
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    runs = json.loads(out.read_text())["runs"]
-    assert [run["speculation"] for run in runs] == [True, False]
+    report = json.loads(out.read_text())
+    assert [row["asr"] for row in report["asr"]] == ["pocketsphinx", "whisper-tiny.en"]
+    for row in report["asr"]:
+        assert row["utterances"] == 6 and 0 <= row["wer_pct"] <= 100
+        assert row["final_after_pause_ms"]["n"] == 6 and row["cpu_ms_per_audio_s"] > 0
+    runs = report["runs"]
+    assert [(run["asr"], run["speculation"]) for run in runs] == [
+        ("whisper", True),
+        ("whisper", False),
+        ("pocketsphinx", True),
+    ]
     for run in runs:
         assert run["turns"] == 3
         assert run["stages_ms"]["first_audio"]["n"] == 3
+    assert runs[0]["stages_ms"]["transcript_after_pause"]["n"] == 3

@@ -20,6 +20,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Final
 
 import numpy as np
@@ -44,9 +45,12 @@ from presence.engines.base import (
     start_reply_task,
 )
 from presence.engines.local.asr import AsrWorker, Hypothesis, RecognizerError, SpeechRecognition
-from presence.engines.local.clauses import ClauseChunker, speakable
+from presence.engines.local.clauses import speakable
+from presence.engines.local.knowledge import facts_of, load_knowledge, relevant_facts, system_prompt, user_message
 from presence.engines.local.llm import LanguageModel, LanguageModelError, LlamaModel, Message, OpenAICompatibleModel
-from presence.engines.local.tts import run_synthesis, speak
+from presence.engines.local.piper import PiperVoice
+from presence.engines.local.reply import ReplyText
+from presence.engines.local.tts import run_synthesis, speak, speak_piper
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +59,8 @@ PRE_ROLL_S: Final = 0.5  # audio kept from before the VAD said "speech", so onse
 # Trimming in blocks matters: llama.cpp reuses the previous prompt's tokens up to the first
 # difference, so dropping the oldest turn every turn would re-evaluate the whole history each
 # time (measured: first token 1.5 s instead of 60 ms after a few turns).
-HISTORY_MAX: Final = 8
-HISTORY_KEEP: Final = 4
+HISTORY_MAX: Final = 6
+HISTORY_KEEP: Final = 2
 FALLBACK_REPLY: Final = "Sorry, could you say that again?"
 
 
@@ -101,6 +105,10 @@ class LocalEngine(Engine):
         else:
             self.model = LlamaModel(threads=settings.llm_threads)
         self.asr = make_recognition(settings)
+        self.knowledge = load_knowledge(Path(settings.knowledge)) if settings.knowledge else None
+        self.facts = facts_of(self.knowledge) if self.knowledge else []
+        # Optional natural voice; eSpeak NG stays the default (licence: docs/local-engine.md).
+        self.piper = PiperVoice() if settings.tts == "piper" else None
 
     async def start(self) -> None:
         await self.model.start()
@@ -108,10 +116,12 @@ class LocalEngine(Engine):
         model = self.model
         if isinstance(model, LlamaModel):
             # Cache the system prompt's tokens so the first turn starts as fast as later ones.
-            persona = self.settings.persona
-            await model.run(lambda: model.warm([{"role": "system", "content": persona}]))
-        # Load eSpeak NG now rather than in the first reply.
+            system = system_prompt(self.settings.persona, self.knowledge)
+            await model.run(lambda: model.warm([{"role": "system", "content": system}]))
+        # Load eSpeak NG (and Piper) now rather than in the first reply.
         await run_synthesis(Espeak.instance)
+        if self.piper is not None:
+            await run_synthesis(self.piper.load)
 
     async def stop(self) -> None:
         await self.model.stop()
@@ -127,6 +137,7 @@ class LocalSession(EngineSession):
     def __init__(self, engine: LocalEngine, persona: str) -> None:
         self.engine = engine
         self.persona = persona
+        self.system = system_prompt(persona, engine.knowledge)  # persona + the venue's facts
         self.history: list[Message] = []
         self._outputs: asyncio.Queue[EngineOutput | None] = asyncio.Queue(maxsize=256)
         self._loop = asyncio.get_running_loop()
@@ -325,7 +336,9 @@ class LocalSession(EngineSession):
     # -- the reply -----------------------------------------------------------------------
 
     def _messages(self, user_text: str) -> list[Message]:
-        return [{"role": "system", "content": self.persona}, *self.history, {"role": "user", "content": user_text}]
+        # The facts that bear on the question go next to it (the history keeps only what was heard).
+        asked = user_message(user_text, relevant_facts(self.engine.facts, user_text))
+        return [{"role": "system", "content": self.system}, *self.history, {"role": "user", "content": asked}]
 
     def _remember(self, user_text: str, agent_text: str) -> None:
         self.history += [{"role": "user", "content": user_text}, {"role": "assistant", "content": agent_text}]
@@ -340,26 +353,21 @@ class LocalSession(EngineSession):
         model = self.engine.model
         if not isinstance(model, LlamaModel) or self._closed:
             return
-        prefix = [{"role": "system", "content": self.persona}, *self.history]
+        prefix = [{"role": "system", "content": self.system}, *self.history]
         task = asyncio.create_task(model.run(lambda: model.warm(prefix)), name="local-llm-rewarm")
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
     async def _run_reply(self, reply: _Reply) -> None:
         turn_id = reply.turn_id
-        chunker = ClauseChunker()
         said: list[str] = []
-        generated = ""  # the model's own words, kept verbatim so its prompt cache stays valid
         position = 0  # samples of reply audio emitted so far (engine rate)
+        text = ReplyText(
+            self.engine.model, self._messages(reply.user_text), reply.cancel, self.engine.settings.reply_max_sentences
+        )
         try:
-            async for piece in self.engine.model.stream(self._messages(reply.user_text), reply.cancel):
-                reply.mark("llm_first_token")
-                generated += piece
-                for clause in chunker.push(piece):
-                    reply.mark("first_clause")
-                    position = await self._say(reply, clause, position)
-                    said.append(clause)
-            for clause in chunker.flush():
+            async for clause in text.clauses():
+                reply.mark("llm_first_token")  # (a clause needs at least one token: marked at the first)
                 reply.mark("first_clause")
                 position = await self._say(reply, clause, position)
                 said.append(clause)
@@ -369,7 +377,11 @@ class LocalSession(EngineSession):
             agent_text = " ".join(said)
             await self._emit(Transcript("agent", agent_text, True, turn_id))
             await self._emit(ReplyEnd(turn_id, "done"))
-            self._remember(reply.user_text, generated if speakable(generated) else agent_text)
+            # The model's own words verbatim keep its prompt cache valid; when it was stopped
+            # after its sentences, what was said is what the user heard.
+            generated = text.generated
+            kept = generated if speakable(generated) and not text.stopped_early else agent_text
+            self._remember(reply.user_text, kept)
         except (LanguageModelError, RuntimeError) as exc:
             log.warning("local engine reply failed: %s", exc)
             await self._emit(EngineError(str(exc), turn_id, code="local_engine_failed"))
@@ -379,6 +391,8 @@ class LocalSession(EngineSession):
 
     async def _say(self, reply: _Reply, clause: str, position: int) -> int:
         """Speak one clause; returns the reply's sample position after it."""
+        if self.engine.piper is not None:
+            return await self._say_piper(self.engine.piper, reply, clause, position)
         async for chunk in speak(clause, self.engine.voice, reply.cancel):
             reply.mark("tts_first_chunk")
             words = [clause[w.start : w.start + w.length] for w in chunk.words if 0 <= w.start < len(clause)]
@@ -387,6 +401,19 @@ class LocalSession(EngineSession):
             position += len(chunk.samples)
             reply.spoken.append((position, " ".join(words)))
             await self._emit(AudioChunk(reply.turn_id, chunk.samples, rate, marks, " ".join(words)))
+            reply.mark("first_audio")
+        await self._emit(Transcript("agent", clause, False, reply.turn_id))
+        return position
+
+    async def _say_piper(self, voice: PiperVoice, reply: _Reply, clause: str, position: int) -> int:
+        async for speech in speak_piper(clause, voice, reply.cancel):
+            reply.mark("tts_first_chunk")
+            marks = tuple(
+                PhonemeMark(p.offset_samples, p.arpabet, "arpabet", p.duration_samples) for p in speech.phones
+            )
+            position += len(speech.samples)
+            reply.spoken.append((position, clause))  # Piper gives no word timings: the clause
+            await self._emit(AudioChunk(reply.turn_id, speech.samples, voice.sample_rate, marks, clause))
             reply.mark("first_audio")
         await self._emit(Transcript("agent", clause, False, reply.turn_id))
         return position

@@ -56,9 +56,15 @@ class LlamaModel:
     name = "smollm2-135m"
 
     def __init__(
-        self, model_path: Path | None = None, max_tokens: int = 60, temperature: float = 0.6, threads: int = 1
+        self,
+        model_path: Path | None = None,
+        max_tokens: int = 60,
+        temperature: float = 0.0,
+        threads: int = 1,
+        repeat_penalty: float = 1.2,
     ) -> None:
         self.model_path = model_path
+        self.repeat_penalty = repeat_penalty  # small models loop; a penalty keeps them moving
         self.threads = threads
         self.max_tokens = max_tokens
         self.temperature = temperature
@@ -111,7 +117,11 @@ class LlamaModel:
             raise LanguageModelError("the model is not loaded (Engine.start was not awaited)")
         with self._lock:
             chunks = self._llama.create_chat_completion(
-                messages=messages, stream=True, max_tokens=max_tokens or self.max_tokens, temperature=self.temperature
+                messages=messages,
+                stream=True,
+                max_tokens=max_tokens or self.max_tokens,
+                temperature=self.temperature,
+                repeat_penalty=self.repeat_penalty,
             )
             try:
                 for chunk in chunks:
@@ -156,8 +166,11 @@ class LlamaModel:
 class OpenAICompatibleModel:
     """Any OpenAI-compatible chat endpoint (vLLM, Ollama, llama.cpp server …) via the openai client."""
 
-    def __init__(self, base_url: str, model: str, api_key: str | None, max_tokens: int = 80) -> None:
+    def __init__(
+        self, base_url: str, model: str, api_key: str | None, max_tokens: int = 80, temperature: float = 0.0
+    ) -> None:
         self.name = f"{model}@{base_url}"
+        self.temperature = temperature  # greedy, like the embedded model: facts, not variety
         self.base_url = base_url
         self.model = model
         self.api_key = api_key or "not-needed"
@@ -181,7 +194,11 @@ class OpenAICompatibleModel:
             raise LanguageModelError("the client is not started (Engine.start was not awaited)")
         try:
             response = await self._client.chat.completions.create(
-                model=self.model, messages=messages, stream=True, max_tokens=self.max_tokens
+                model=self.model,
+                messages=messages,
+                stream=True,
+                max_tokens=self.max_tokens,
+                temperature=self.temperature,
             )
         except Exception as exc:
             raise LanguageModelError(f"the LLM endpoint failed: {type(exc).__name__}") from exc

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from presence.audio.espeak import Espeak, SpeechChunk, Voice
+from presence.engines.local.piper import PiperSpeech, PiperVoice
 
 
 @dataclass(slots=True)
@@ -70,3 +71,17 @@ async def speak(text: str, voice: Voice, cancel: threading.Event) -> AsyncIterat
     finally:
         # A consumer that stops early without cancelling lets the (short) clause finish.
         await asyncio.shield(worker)
+
+
+async def speak_piper(text: str, voice: PiperVoice, cancel: threading.Event) -> AsyncIterator[PiperSpeech]:
+    """Piper speech for ``text``, one eSpeak clause at a time, on the synthesis thread."""
+    loop = asyncio.get_running_loop()
+    clauses = await loop.run_in_executor(_SYNTHESIS, Espeak.instance().phonemes_ipa, text)
+    for clause in clauses:
+        if cancel.is_set():
+            return
+        started = time.perf_counter()
+        speech = await loop.run_in_executor(_SYNTHESIS, voice.synthesize, clause)
+        STATS.cpu_s += time.perf_counter() - started  # wall time: onnxruntime computes on its own threads
+        STATS.audio_s += len(speech.samples) / voice.sample_rate
+        yield speech

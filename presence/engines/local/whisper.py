@@ -119,7 +119,19 @@ class WhisperAsr:
         self._prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
         self._suppress = list(get_suppressed_tokens(tokenizer, [-1]))
         self._model, self._tokenizer = model, tokenizer
-        self.decode(np.zeros(INPUT_SAMPLE_RATE // 2, np.float32))  # first run allocates; not a user's
+        # The first decode allocates buffers and CTranslate2's threads for the calling thread:
+        # do it on the decoding thread now, not in the first user's turn.
+        warmed: Future[None] = Future()
+
+        def warm() -> None:
+            try:
+                self.decode((0.01 * np.sin(np.arange(INPUT_SAMPLE_RATE) / 5)).astype(np.float32))
+                warmed.set_result(None)
+            except Exception as exc:
+                warmed.set_exception(exc)
+
+        self.submit(warm, urgent=True)
+        warmed.result()
 
     def stop(self) -> None:
         with self._lock:
@@ -140,10 +152,12 @@ class WhisperAsr:
             raise RecognizerError("the Whisper model is not loaded (Engine.start was not awaited)")
         import ctranslate2
 
-        started = time.thread_time()
+        # Process CPU: CTranslate2 computes on threads of its own, which thread_time would miss
+        # (so it also counts anything else the process did meanwhile).
+        started = time.process_time()
         audio_s = len(audio) / INPUT_SAMPLE_RATE
         if _loudest_frame_rms(audio) < SILENT_RMS:
-            return Decoded("", "", audio_s, time.thread_time() - started)  # Whisper would invent words
+            return Decoded("", "", audio_s, time.process_time() - started)  # Whisper would invent words
         padded = np.concatenate([audio, np.zeros(int(PAD_S * INPUT_SAMPLE_RATE), np.float32)])
         features = self._model.feature_extractor(padded, padding=0)
         encoded = self._model.model.encode(
@@ -166,7 +180,7 @@ class WhisperAsr:
         avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
         if result.no_speech_prob > NO_SPEECH_PROB and avg_logprob < NO_SPEECH_LOGPROB:
             raw = ""
-        cpu_s = time.thread_time() - started
+        cpu_s = time.process_time() - started
         self.cpu_s += cpu_s
         self.decoded_s += audio_s
         return Decoded(cut_repetition(raw), raw, audio_s, cpu_s)
