@@ -34,10 +34,31 @@ def require_chromium() -> None:
 
 
 def read_wav16(path: Path) -> np.ndarray:
+    """16 kHz mono int16 from a RIFF WAV, or from TIMIT's original NIST SPHERE files (also
+    named .wav; the sample holds both kinds)."""
+    raw = path.read_bytes()
+    if raw.startswith(b"NIST_1A"):
+        header_bytes = int(raw[8:16])
+        fields = dict(line.split(" ", 1) for line in raw[16:header_bytes].decode("ascii").splitlines() if " " in line)
+        if fields.get("sample_rate") != "-i 16000" or fields.get("sample_n_bytes") != "-i 2":
+            raise ValueError(f"{path}: expected 16 kHz s16 SPHERE")
+        order = "<i2" if fields.get("sample_byte_format", "-s2 01").endswith("01") else ">i2"
+        return np.frombuffer(raw[header_bytes:], dtype=order).astype(np.int16)
     with wave.open(str(path)) as w:
         if w.getframerate() != RATE or w.getsampwidth() != 2 or w.getnchannels() != 1:
             raise ValueError(f"{path}: expected 16 kHz 16-bit mono")
         return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").copy()
+
+
+def timit_utterances(timit: Path) -> list[str]:
+    """Every ``<speaker>/<utt>`` with a .wav and a .phn, speakers interleaved (so the first N
+    questions come from as many speakers as possible), in a fixed order."""
+    by_speaker: dict[str, list[str]] = {}
+    for phn in sorted(timit.glob("*/*.phn")):
+        if phn.with_suffix(".wav").is_file():
+            by_speaker.setdefault(phn.parent.name, []).append(f"{phn.parent.name}/{phn.stem}")
+    rounds = max((len(v) for v in by_speaker.values()), default=0)
+    return [utts[i] for i in range(rounds) for utts in by_speaker.values() if i < len(utts)]
 
 
 def speech_bounds(phn: Path) -> tuple[int, int]:

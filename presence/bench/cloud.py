@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from presence.bench._browser import compose
+from presence.bench._browser import compose, timit_utterances
 from presence.bench._stats import summary, table, write_results
-from presence.bench.g2g import QUESTIONS, data_dir
+from presence.bench.g2g import data_dir
 from presence.client.connection import PresenceClient
 from presence.config import Settings
 from presence.engines.base import Engine
@@ -123,7 +123,7 @@ async def measure(turns: int, think_ms: int, timit: Path) -> dict[str, Any]:
             KEY, turns=turns_by, model_silence_ms=silence_ms, base_url=gemini.base_url, ssl_context=gemini.client_ssl
         )
 
-    sentences = [compose(timit, [(q, 0.0)], lead_s=0.3) for q in QUESTIONS]
+    sentences = [compose(timit, [(q, 0.0)], lead_s=0.3) for q in timit_utterances(timit)[:6]]
     async with gemini.running(), openai.running():
         short = Settings(engine="scripted", log_level="warning", confirm_ms=300)
         gemini_sent, openai_sent = gemini.recorded.first_audio_sent, openai.recorded.first_audio_sent

@@ -19,7 +19,6 @@ import argparse
 import itertools
 import os
 import time
-import wave
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ import numpy as np
 from presence.audio.pcm import Float32
 from presence.audio.vad import WINDOW_SAMPLES, EnergyVad, SileroVad, VoiceActivityDetector
 from presence.bench import _endpoint_lag
+from presence.bench._browser import read_wav16
 from presence.bench._stats import summary, table, write_results
 from presence.endofturn.asr_replay import (
     Transcript,
@@ -94,21 +94,8 @@ class Stream:
 
 
 def _read_wav(path: Path) -> Float32:
-    """16 kHz mono s16 from a RIFF WAV or a NIST SPHERE file (the sample holds both)."""
-    raw = path.read_bytes()
-    if raw.startswith(b"NIST_1A"):
-        header_bytes = int(raw[8:16])
-        fields = dict(line.split(" ", 1) for line in raw[16:header_bytes].decode("ascii").splitlines() if " " in line)
-        if fields.get("sample_rate") != "-i 16000" or fields.get("sample_n_bytes") != "-i 2":
-            raise ValueError(f"{path}: expected 16 kHz s16 SPHERE")
-        order = "<i2" if fields.get("sample_byte_format", "-s2 01").endswith("01") else ">i2"
-        data = np.frombuffer(raw[header_bytes:], dtype=order)
-    else:
-        with wave.open(str(path)) as w:
-            if w.getframerate() != RATE or w.getnchannels() != 1 or w.getsampwidth() != 2:
-                raise ValueError(f"{path}: expected 16 kHz mono s16")
-            data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
-    return (data.astype(np.float32) / 32768.0).astype(np.float32)
+    """16 kHz mono float32 from a RIFF WAV or a NIST SPHERE file (the sample holds both)."""
+    return (read_wav16(path).astype(np.float32) / 32768.0).astype(np.float32)
 
 
 def _read_segments(path: Path) -> list[tuple[int, int, str]]:

@@ -23,13 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from presence.bench._browser import RATE, chromium, compose, write_wav
+from presence.bench._browser import RATE, chromium, compose, timit_utterances, write_wav
 from presence.bench._netem import PROFILES, NetworkEmulator
 from presence.bench._server import presence_server
 from presence.bench._stats import summary, table, write_results
 
 REPO = Path(__file__).resolve().parents[2]
-QUESTIONS = ["dr2-marc0/sa2", "dr4-falr0/sa2", "dr1-fvmh0/sa1", "dr3-madc0/sa1", "dr5-mbgt0/sa2", "dr6-fapb0/sa1"]
 ENGINES: dict[str, tuple[str, ...]] = {
     "scripted-think-0ms": ("--engine", "scripted", "--scripted-think-ms", "0"),
     "scripted-think-100ms": ("--engine", "scripted", "--scripted-think-ms", "100"),
@@ -38,10 +37,12 @@ ENGINES: dict[str, tuple[str, ...]] = {
 
 
 def data_dir(given: str | None) -> Path:
-    root = Path(given) if given else Path(os.environ.get("PRESENCE_DATA_DIR", REPO / ".." / "shared" / "data"))
-    timit = root if (root / "dr1-fvmh0").exists() else root / "timit-sample"
-    if not timit.is_dir():
-        raise SystemExit(f"evaluation data not found at {timit} (set --data or PRESENCE_DATA_DIR)")
+    """``--data`` is the TIMIT-style folder itself, as in the other suites; by default the
+    sample in ``$PRESENCE_DATA_DIR`` (or ../shared/data)."""
+    root = Path(os.environ.get("PRESENCE_DATA_DIR", REPO / ".." / "shared" / "data"))
+    timit = Path(given) if given else root / "timit-sample"
+    if not timit.is_dir() or not timit_utterances(timit):
+        raise SystemExit(f"no TIMIT-style <speaker>/<utt>.wav + .phn found in {timit} (set --data)")
     return timit
 
 
@@ -206,7 +207,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--data", help="folder of TIMIT-style <speaker>/<utt>.wav + .phn")
     parser.add_argument("--engines", default=",".join(ENGINES), help="comma-separated, from: " + ", ".join(ENGINES))
     parser.add_argument("--profiles", default="loopback,wifi,4g", help="network profiles: " + ", ".join(PROFILES))
-    parser.add_argument("--questions", type=int, default=6)
+    parser.add_argument("--questions", type=int, default=20, help="turns per row, from as many speakers as there are")
     parser.add_argument("--json")
     parser.add_argument("--md", default="docs/benchmarks/g2g.md")
     parser.add_argument("--plot", default="docs/benchmarks/g2g.png", help="waterfall PNG (not with --quick)")
@@ -214,7 +215,7 @@ def main(argv: list[str]) -> int:
     timit = data_dir(args.data)
     engines = ["scripted-think-0ms"] if args.quick else [e.strip() for e in args.engines.split(",")]
     profiles = ["loopback"] if args.quick else [p.strip() for p in args.profiles.split(",")]
-    questions = QUESTIONS[: 2 if args.quick else args.questions]
+    questions = timit_utterances(timit)[: 2 if args.quick else args.questions]
     results: list[dict[str, Any]] = []
     for engine in engines:
         local = engine == "local"

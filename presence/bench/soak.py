@@ -45,14 +45,8 @@ class TurnRow:
 
 
 def read_timit_wav(path: Path) -> np.ndarray:
-    """16 kHz int16 samples from a RIFF WAV, or from TIMIT's original NIST SPHERE files (also named .wav)."""
-    head = path.read_bytes()[:1024]
-    if not head.startswith(b"NIST_1A"):
-        return read_wav16(path)
-    fields = dict(line.split(" ", 1) for line in head.decode("ascii", "replace").splitlines()[2:] if " " in line)
-    header_bytes = int(head.splitlines()[1])
-    order = "<i2" if fields.get("sample_byte_format", "-s2 01").split()[-1] == "01" else ">i2"
-    return np.frombuffer(path.read_bytes()[header_bytes:], dtype=order).astype(np.int16)
+    """16 kHz int16 samples from a RIFF WAV or a NIST SPHERE file."""
+    return read_wav16(path)
 
 
 def load_utterances(root: Path, limit: int = 200) -> list[np.ndarray]:
