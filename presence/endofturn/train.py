@@ -5,11 +5,16 @@
    units that broke off.
 2. Fusion: the remaining calls' speaker turns (1–3 utterances each) spoken by eSpeak NG with
    a random voice, rate and pitch per stream, half the utterances cut at a word for a
-   mid-utterance pause, internal pauses log-uniform 150–1500 ms, 2 s after each turn, a noise
+   mid-utterance pause, internal pauses log-uniform 150–1200 ms, 2 s after each turn, a noise
    floor under everything. Silero VAD and the real ``TurnTaker`` replay each stream; at every
    silent window of every pause the features the predictor would see are recorded with the
-   truth (has the turn ended?). The words are the oracle's, with the ASR's troubles imitated:
-   sometimes late (unknown for a while), sometimes missing or wrong at the last word.
+   truth (has the user finished an utterance?). The words are pocketsphinx's streaming
+   partials at each silence onset, as the session gets them (``--words pocketsphinx``, the
+   shipped weights), or the script's words with ASR-like damage: sometimes late, sometimes
+   the last word lost or a word swapped (``--words oracle``; the bench's "script words" fusion:
+   ``--words oracle --out presence/endofturn/weights/script-words``, keeping only fusion.json).
+3. Threshold: the lowest at which ≤ 5 % of the held-out streams' mid-utterance pauses (the
+   last fifth, not fitted) would be released into.
 
 Never trains on the TIMIT evaluation sample. Deterministic for a given ``--seed``.
 """
