@@ -367,7 +367,8 @@ class LocalSession(EngineSession):
         )
         try:
             async for clause in text.clauses():
-                reply.mark("llm_first_token")  # (a clause needs at least one token: marked at the first)
+                if text.first_token_at is not None:
+                    reply.marks.setdefault("llm_first_token", text.first_token_at)
                 reply.mark("first_clause")
                 position = await self._say(reply, clause, position)
                 said.append(clause)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import AsyncIterator
 from typing import Final
 
@@ -30,6 +31,7 @@ class ReplyText:
         self.max_sentences = max_sentences
         self.generated = ""
         self.stopped_early = False  # the sentence limit ended it, not the model
+        self.first_token_at: float | None = None  # perf_counter() of the model's first piece
 
     async def clauses(self) -> AsyncIterator[str]:
         chunker = ClauseChunker()
@@ -37,6 +39,8 @@ class ReplyText:
         pieces = self.model.stream(self.messages, self.cancel)
         try:
             async for piece in pieces:
+                if self.first_token_at is None:
+                    self.first_token_at = time.perf_counter()
                 self.generated += piece
                 for clause in chunker.push(piece):
                     yield clause
