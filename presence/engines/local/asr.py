@@ -201,6 +201,9 @@ class StreamingRecognizer:
         self._on_partial = on_partial
         self._partial_every = int(partial_every_s * INPUT_SAMPLE_RATE)
         self._decoder: Any = None  # lent by the pool while an utterance is heard
+        # This session's cepstral mean: pocketsphinx adapts it from utterance to utterance, and a
+        # pooled decoder would otherwise carry the previous session's speaker into this one.
+        self._cmn: str | None = None
         self._samples = 0
         self._since_partial = 0
         self._last_partial = ""
@@ -261,6 +264,7 @@ class StreamingRecognizer:
         try:
             if self._decoder is None:
                 self._decoder = self._worker.pool.acquire()
+                self._decoder.set_cmn(self._cmn if self._cmn is not None else self._decoder.config["cmninit"])
                 self._decoder.start_utt()
             self._decoder.process_raw(float_to_s16le(np.asarray(samples)), False, False)
         except Exception:
@@ -294,6 +298,7 @@ class StreamingRecognizer:
         try:
             if not ended:
                 decoder.end_utt()
+            self._cmn = str(decoder.get_cmn())
         except Exception:
             log.exception("pocketsphinx failed to end an utterance; the decoder is dropped")
             self._worker.pool.lent -= 1
