@@ -71,10 +71,10 @@ async def test_a_cloud_reply_is_animated_from_its_transcript_with_the_audio_on_h
     assert record["agent_text"] == reply and record["error"] is None
     animation = record["animation"]
     assert animation["text_words"] == len(reply.split()), "every word of the transcript reached the lips"
-    # The fakes stream faster than real time, like the services: most frames wait for far more
-    # audio than the causal animator's 30 ms (all of the cap, on an idle machine; the reply's
-    # last 250 ms cannot have it all).
-    assert 2 * MIN_LOOKAHEAD_MS < animation["lookahead_ms_p50"] <= MAX_LOOKAHEAD_MS
+    # The fakes stream faster than real time, like the services: most frames wait for more
+    # audio than the causal animator's 30 ms (all of the cap on an idle machine; how much more
+    # depends on when the loaded event loop gets to poll them, so only "more" is asserted).
+    assert MIN_LOOKAHEAD_MS < animation["lookahead_ms_p50"] <= MAX_LOOKAHEAD_MS
     assert 0 <= animation["lookahead_ms_min"] <= MAX_LOOKAHEAD_MS
     times = frame_times(client.received)
     start, end = record["reply_start_sample"], record["reply_end_sample"]
