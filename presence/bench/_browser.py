@@ -40,7 +40,8 @@ def read_wav16(path: Path) -> np.ndarray:
     if raw.startswith(b"NIST_1A"):
         header_bytes = int(raw[8:16])
         fields = dict(line.split(" ", 1) for line in raw[16:header_bytes].decode("ascii").splitlines() if " " in line)
-        if fields.get("sample_rate") != "-i 16000" or fields.get("sample_n_bytes") != "-i 2":
+        # Absent fields take SPHERE's defaults for TIMIT: 16-bit, one channel.
+        if fields.get("sample_rate") != "-i 16000" or fields.get("sample_n_bytes", "-i 2") != "-i 2":
             raise ValueError(f"{path}: expected 16 kHz s16 SPHERE")
         order = "<i2" if fields.get("sample_byte_format", "-s2 01").endswith("01") else ">i2"
         return np.frombuffer(raw[header_bytes:], dtype=order).astype(np.int16)

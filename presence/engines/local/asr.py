@@ -201,8 +201,7 @@ class StreamingRecognizer:
         self._on_partial = on_partial
         self._partial_every = int(partial_every_s * INPUT_SAMPLE_RATE)
         self._decoder: Any = None  # lent by the pool while an utterance is heard
-        # This session's cepstral mean: pocketsphinx adapts it from utterance to utterance, and a
-        # pooled decoder would otherwise carry the previous session's speaker into this one.
+        # This session's cepstral mean: pocketsphinx adapts it from utterance to utterance.
         self._cmn: str | None = None
         self._samples = 0
         self._since_partial = 0
@@ -264,7 +263,12 @@ class StreamingRecognizer:
         try:
             if self._decoder is None:
                 self._decoder = self._worker.pool.acquire()
-                self._decoder.set_cmn(self._cmn if self._cmn is not None else self._decoder.config["cmninit"])
+                # A fresh front end (noise estimate, cepstral mean) for this session, carrying on
+                # with this session's own mean when it has one: a pooled decoder must not hear a
+                # session with the previous speaker's adaptation.
+                self._decoder.reinit_feat()
+                if self._cmn is not None:
+                    self._decoder.set_cmn(self._cmn)
                 self._decoder.start_utt()
             self._decoder.process_raw(float_to_s16le(np.asarray(samples)), False, False)
         except Exception:
