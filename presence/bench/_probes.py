@@ -15,7 +15,7 @@ import contextlib
 import re
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +83,18 @@ async def healthz_ms(port: int, limit_s: float = 1.0) -> float | None:
 
 
 @contextlib.asynccontextmanager
+async def _running(work: Coroutine[Any, Any, None], name: str) -> AsyncIterator[None]:
+    """Run ``work`` in the background for the block, cancelled at its end."""
+    task = asyncio.create_task(work, name=name)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@contextlib.asynccontextmanager
 async def _health_watch(port: int, every_s: float = 0.25, limit_s: float = 1.0) -> AsyncIterator[list[float | None]]:
     """Ask /healthz every ``every_s`` while the block runs; yields the answers (ms or None)."""
     answers: list[float | None] = []
@@ -92,13 +104,8 @@ async def _health_watch(port: int, every_s: float = 0.25, limit_s: float = 1.0) 
             answers.append(await healthz_ms(port, limit_s))
             await asyncio.sleep(every_s)
 
-    task = asyncio.create_task(poll(), name="probe-healthz")
-    try:
+    async with _running(poll(), "probe-healthz"):
         yield answers
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 @contextlib.asynccontextmanager
@@ -116,13 +123,10 @@ async def _rss_watch(server: ServerProcess, kill_above: int, every_s: float = 0.
                 return
             await asyncio.sleep(every_s)
 
-    task = asyncio.create_task(watch(), name="probe-rss")
     try:
-        yield seen
+        async with _running(watch(), "probe-rss"):
+            yield seen
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         seen["end"] = server.rss_bytes()
 
 

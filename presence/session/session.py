@@ -284,7 +284,7 @@ class Session:
     def _retract(self, turn_id: int) -> None:
         """The engine withdrew what it produced so far for this turn (a redone speculation)."""
         self._held.pop(turn_id, None)
-        self._ready = deque(item for item in self._ready if item.turn_id != turn_id or self._passes_hold(item))
+        self._purge_ready(turn_id)
         record = self.records.get(turn_id)
         if record is not None:
             record.engine_first_audio_s = None
@@ -327,28 +327,10 @@ class Session:
         turn_id = self._responding_turn
         if turn_id is None:
             return
-        self._responding_turn = None
-        if self._reply_done_timer is not None:
-            self._reply_done_timer.cancel()
-            self._reply_done_timer = None
-        stream = self._streams.get(turn_id)
-        watchdog = self._watchdogs.pop(turn_id, None)
-        if watchdog is not None:
-            watchdog.cancel()
         record = self._record(turn_id)
         record.interrupted = True
-        if stream is not None:
-            cut_at = min(max(self._heard_position(now), stream.start_sample), stream.end_sample)
-            heard = cut_at - stream.start_sample
-            record.heard_samples = heard
-            self.timeline.cut(cut_at)
-            self._event({"type": "interrupt", "turn_id": turn_id, "cut_at": cut_at})
-            engine_rate = stream._source_rate or self.config.output_sample_rate
-            await self.engine.interrupt(Interrupt(turn_id, heard * engine_rate // self.config.output_sample_rate))
-        else:
-            record.heard_samples = 0
-            self._event({"type": "interrupt", "turn_id": turn_id, "cut_at": self.timeline.now_sample(now)})
-            await self.engine.interrupt(Interrupt(turn_id, 0))
+        record.heard_samples, heard_engine = self._stop_reply(turn_id, now)
+        await self.engine.interrupt(Interrupt(turn_id, heard_engine))
         self._drop_turn(turn_id)
         self._finish_record(turn_id, now)
 
@@ -361,27 +343,9 @@ class Session:
         to all of it.
         """
         turn_id = transition.turn_id
-        self._responding_turn = None
-        if self._reply_done_timer is not None:
-            self._reply_done_timer.cancel()
-            self._reply_done_timer = None
-        watchdog = self._watchdogs.pop(turn_id, None)
-        if watchdog is not None:
-            watchdog.cancel()
         record = self._record(turn_id)
         record.yields += 1
-        stream = self._streams.get(turn_id)
-        heard = 0
-        if stream is not None:
-            cut_at = min(max(self._heard_position(now), stream.start_sample), stream.end_sample)
-            heard = cut_at - stream.start_sample
-            self.timeline.cut(cut_at)
-            engine_rate = stream._source_rate or self.config.output_sample_rate
-            heard_engine = heard * engine_rate // self.config.output_sample_rate
-        else:
-            cut_at = self.timeline.now_sample(now)
-            heard_engine = 0
-        self._event({"type": "interrupt", "turn_id": turn_id, "cut_at": cut_at, "reason": "yield"})
+        heard, heard_engine = self._stop_reply(turn_id, now, reason="yield")
         record.yield_heard_samples = (record.yield_heard_samples or 0) + heard
         # As for an abandoned speculation: nothing the engine queued for this reply may go out,
         # and once the engine has returned, the same turn may produce a new reply.
@@ -391,12 +355,43 @@ class Session:
         await self.engine.turn_event(transition.engine_event)
         self._drop_turn(turn_id)
         # Released chunks still queued for the wire would open a new segment of the old reply.
-        self._ready = deque(item for item in self._ready if item.turn_id != turn_id or self._passes_hold(item))
+        self._purge_ready(turn_id)
         self._dropped.discard(turn_id)
         record.turn_confirmed_s = None
         record.engine_first_audio_s = None
         record.first_audio_sent_s = None
         record.first_animation_sent_s = None
+
+    def _stop_reply(self, turn_id: int, now: float, reason: str | None = None) -> tuple[int, int]:
+        """Stop the responding turn's reply where the user hears it: its timers off, the
+        timeline cut there, the client told (``interrupt``). Returns the samples heard, at the
+        output rate and at the engine's rate."""
+        self._responding_turn = None
+        if self._reply_done_timer is not None:
+            self._reply_done_timer.cancel()
+            self._reply_done_timer = None
+        watchdog = self._watchdogs.pop(turn_id, None)
+        if watchdog is not None:
+            watchdog.cancel()
+        stream = self._streams.get(turn_id)
+        heard = heard_engine = 0
+        if stream is not None:
+            cut_at = min(max(self._heard_position(now), stream.start_sample), stream.end_sample)
+            heard = cut_at - stream.start_sample
+            self.timeline.cut(cut_at)
+            engine_rate = stream._source_rate or self.config.output_sample_rate
+            heard_engine = heard * engine_rate // self.config.output_sample_rate
+        else:
+            cut_at = self.timeline.now_sample(now)
+        body: dict[str, Any] = {"type": "interrupt", "turn_id": turn_id, "cut_at": cut_at}
+        if reason is not None:
+            body["reason"] = reason
+        self._event(body)
+        return heard, heard_engine
+
+    def _purge_ready(self, turn_id: int) -> None:
+        """Drop the turn's outputs waiting for the wire (errors excepted: they pass any hold)."""
+        self._ready = deque(item for item in self._ready if item.turn_id != turn_id or self._passes_hold(item))
 
     def _heard_position(self, now: float) -> int:
         """Timeline sample the user hears now: the client's report, advanced by elapsed time,
