@@ -338,7 +338,9 @@ class SessionCore:
                     record.engine_first_audio_s = None
                     # A placeholder when the engine sent nothing yet: whatever it sends before
                     # it returns belongs to the dropped speculation.
-                    self._reply(event.turn_id).move(Move.ABANDON)
+                    abandoned = self._reply(event.turn_id)
+                    abandoned.held.clear()
+                    abandoned.move(Move.ABANDON)
                     out.append(TellEngine(event, ack=True))
                     continue
                 case TurnEventKind.TURN_CONFIRMED:
