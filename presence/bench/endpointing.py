@@ -41,7 +41,7 @@ from presence.endofturn.asr_replay import (
 from presence.endofturn.predictor import WEIGHTS as FUSION_WEIGHTS
 from presence.endofturn.predictor import EndOfTurnPredictor
 from presence.endofturn.train import auc
-from presence.engines.base import INPUT_SAMPLE_RATE
+from presence.media import INPUT_SAMPLE_RATE
 from presence.session.endpointing import AdaptiveSilence, ConfirmationRule, FixedSilence, PredictorRule
 from presence.session.turns import Signal, TurnConfig, TurnTaker
 

@@ -25,7 +25,6 @@ import numpy.typing as npt
 
 from presence.audio.pcm import Float32, float_to_s16le, resample
 from presence.bench._stats import summary, table, write_results
-from presence.engines.base import AudioChunk, PhonemeMark
 from presence.lipsync.acoustic import AudioAnimator
 from presence.lipsync.audio import MlpAnimator, load_model
 from presence.lipsync.base import VISEME_INDEX, VISEMES, Animator, EnergyAnimator, rest_weights
@@ -43,6 +42,7 @@ from presence.lipsync.scoring import (
     score,
 )
 from presence.lipsync.sphinx_am import packaged_acoustic_model
+from presence.media import AudioChunk, PhonemeMark
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = Path(os.environ.get("PRESENCE_DATA_DIR", REPO / ".." / "shared" / "data")) / "timit-sample"

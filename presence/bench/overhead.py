@@ -28,9 +28,10 @@ from presence.audio.vad import EnergyVad, VoiceActivityDetector
 from presence.bench._server import presence_server
 from presence.bench._stats import summary, table, write_results
 from presence.client.connection import PresenceClient
-from presence.engines.base import AudioChunk, SessionOptions
+from presence.engines.base import SessionOptions
 from presence.engines.scripted import Script, ScriptedEngine, synth_voice
 from presence.lipsync.base import EnergyAnimator
+from presence.media import AudioChunk
 from presence.protocol.frames import Animation, AudioIn, AudioOut, Event, Frame, decode, encode
 from presence.protocol.hello import AudioFormat, ServerCapabilities, negotiate, parse_client_hello
 from presence.session.outbound import ReplyStream

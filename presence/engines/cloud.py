@@ -28,7 +28,8 @@ from typing import Any, Final
 import numpy as np
 
 from presence.engines import EngineUnavailable
-from presence.engines.base import INPUT_SAMPLE_RATE, EngineError, EngineOutput, EngineSession, ReplyEnd, Samples
+from presence.engines.base import EngineError, EngineOutput, EngineSession, ReplyEnd
+from presence.media import INPUT_SAMPLE_RATE, Samples
 
 PRE_ROLL_S: Final = 0.3  # audio kept from before the VAD's speech onset
 BACKOFF_S: Final = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)

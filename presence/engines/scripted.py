@@ -21,11 +21,9 @@ import numpy as np
 
 from presence.config import Settings
 from presence.engines.base import (
-    AudioChunk,
     Engine,
     EngineOutput,
     EngineSession,
-    InputAudio,
     Interrupt,
     ReplyEnd,
     SessionOptions,
@@ -34,6 +32,7 @@ from presence.engines.base import (
     TurnEventKind,
     start_reply_task,
 )
+from presence.media import AudioChunk, InputAudio
 
 SAMPLE_RATE: Final = 24_000
 _SYLLABLE_MS: Final = 180

@@ -17,7 +17,6 @@ from typing import Final
 
 import numpy as np
 
-from presence.engines.base import AudioChunk
 from presence.lipsync.base import FrameGrid, StreamingDefaults, VisemeFrame, Weights, rest_weights
 from presence.lipsync.sphinx_am import (
     FUTURE_FRAMES,
@@ -29,6 +28,7 @@ from presence.lipsync.sphinx_am import (
     delta_streams,
     packaged_acoustic_model,
 )
+from presence.media import AudioChunk
 
 LOOKAHEAD_MS: Final = 30.0
 SILENT_DB: Final = -70.0  # frames quieter than this (dBFS) are at rest, whatever the model says

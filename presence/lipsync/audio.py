@@ -24,9 +24,9 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from presence.engines.base import AudioChunk
 from presence.lipsync.base import VISEME_INDEX, FrameGrid, StreamingDefaults, VisemeFrame, rest_weights
 from presence.lipsync.features import N_FEATURES, SILENT_DB, FeatureStream, Matrix
+from presence.media import AudioChunk
 
 MODEL_FILE: Final = "audio_mlp.npz"
 _SIL = VISEME_INDEX["sil"]

@@ -13,7 +13,7 @@ from typing import Any, Final, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from presence.engines.base import AudioChunk
+from presence.media import AudioChunk
 from presence.protocol.hello import OCULUS15, WEIGHT_SETS
 
 VISEMES: Final = WEIGHT_SETS[OCULUS15][1]

@@ -34,13 +34,13 @@ from presence.engines import create_engine
 from presence.engines.base import Engine, SessionOptions
 from presence.lipsync import create_animator, to_weight_set
 from presence.lipsync.base import Animator
+from presence.media import OPUS_SAMPLE_RATE
 from presence.protocol.errors import CloseCode
 from presence.protocol.frames import Frame
 from presence.protocol.hello import (
     ARKIT,
     OCULUS15,
     OPUS,
-    OPUS_SAMPLE_RATE,
     PCM_S16LE,
     Agreement,
     AudioFormat,

@@ -17,11 +17,6 @@ from typing import Protocol
 
 from presence.audio.prosody import PauseCue
 from presence.endofturn.predictor import EndOfTurnPredictor, PauseContext
-from presence.engines.base import INPUT_SAMPLE_RATE
-
-
-def ms_to_samples(ms: float) -> int:
-    return round(ms * INPUT_SAMPLE_RATE / 1000)
 
 
 class ConfirmationRule(Protocol):

@@ -15,7 +15,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from presence.engines.base import INPUT_SAMPLE_RATE
+from presence.media import INPUT_SAMPLE_RATE
 from presence.session.turns import Signal, Transition
 
 MS = INPUT_SAMPLE_RATE // 1000  # samples per millisecond on the input timeline

@@ -16,8 +16,9 @@ from typing import Final
 
 from presence.audio.prosody import PauseCue, ProsodyTracker
 from presence.endofturn.predictor import PauseContext
-from presence.engines.base import INPUT_SAMPLE_RATE, Samples, TurnEvent, TurnEventKind
-from presence.session.endpointing import ConfirmationRule, FixedSilence, ms_to_samples
+from presence.engines.base import TurnEvent, TurnEventKind
+from presence.media import INPUT_SAMPLE_RATE, Samples, ms_to_samples
+from presence.session.endpointing import ConfirmationRule, FixedSilence
 
 
 class TurnState(Enum):

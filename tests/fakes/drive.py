@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from presence.audio.signals import speech_like
-from presence.engines.base import EngineOutput, EngineSession, InputAudio, ReplyEnd, TurnEvent, TurnEventKind
+from presence.engines.base import EngineOutput, EngineSession, ReplyEnd, TurnEvent, TurnEventKind
+from presence.media import InputAudio
 
 
 async def speak_turn(session: EngineSession, turn_id: int, seconds: float = 0.5) -> None:

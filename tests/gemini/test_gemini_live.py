@@ -11,9 +11,7 @@ import pytest
 
 from presence.client.connection import PresenceClient
 from presence.engines.base import (
-    AudioChunk,
     EngineError,
-    InputAudio,
     Interrupt,
     ReplyEnd,
     SessionOptions,
@@ -23,6 +21,7 @@ from presence.engines.base import (
     TurnTaken,
 )
 from presence.engines.gemini import MODEL_RATE, GeminiLiveEngine, GeminiLiveSession, TurnMode
+from presence.media import AudioChunk, InputAudio
 from tests.conftest import ServerFactory, silence, speech_like
 from tests.fakes.drive import speak_turn, until_reply_end
 from tests.fakes.gemini_live_server import REPLY, FakeGeminiLive, FakeModel, _get

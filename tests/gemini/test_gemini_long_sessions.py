@@ -10,10 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from presence.engines.base import (
-    AudioChunk,
     EngineError,
     EngineOutput,
-    InputAudio,
     Interrupt,
     ReplyEnd,
     SessionOptions,
@@ -23,6 +21,7 @@ from presence.engines.base import (
 )
 from presence.engines.gemini import GeminiLiveEngine, GeminiLiveSession
 from presence.engines.scripted import synth_voice
+from presence.media import AudioChunk, InputAudio
 from tests.fakes.drive import speak_turn, until_reply_end
 from tests.fakes.gemini_live_server import FakeGeminiLive, FakeModel
 

@@ -15,9 +15,10 @@ import pytest
 from presence.bench._server import free_port
 from presence.bench.answers import on_topic
 from presence.config import Settings
-from presence.engines.base import AudioChunk, SessionOptions, Transcript
+from presence.engines.base import SessionOptions, Transcript
 from presence.engines.local.engine import LocalEngine
 from presence.engines.local.llm import OpenAICompatibleModel, smollm2_path
+from presence.media import AudioChunk
 from tests.conftest import REPO
 from tests.local.test_local_engine import ask
 

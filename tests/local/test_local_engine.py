@@ -20,10 +20,8 @@ from presence.audio.pcm import resample
 from presence.client.talk import read_wav
 from presence.config import Settings
 from presence.engines.base import (
-    AudioChunk,
     EngineError,
     EngineOutput,
-    InputAudio,
     Interrupt,
     ReplyEnd,
     SessionOptions,
@@ -35,6 +33,7 @@ from presence.engines.local.asr import StreamingRecognizer
 from presence.engines.local.clauses import clean_for_speech
 from presence.engines.local.engine import FALLBACK_REPLY, LocalEngine, LocalSession
 from presence.engines.local.llm import LlamaModel, Message
+from presence.media import AudioChunk, InputAudio
 
 pytestmark = pytest.mark.local_models
 

@@ -28,15 +28,11 @@ import numpy as np
 from presence.audio.espeak import Espeak, Voice
 from presence.config import Settings
 from presence.engines.base import (
-    INPUT_SAMPLE_RATE,
-    AudioChunk,
     Engine,
     EngineError,
     EngineOutput,
     EngineSession,
-    InputAudio,
     Interrupt,
-    PhonemeMark,
     ReplyEnd,
     SessionOptions,
     Transcript,
@@ -51,6 +47,7 @@ from presence.engines.local.llm import LanguageModel, LanguageModelError, LlamaM
 from presence.engines.local.piper import PiperVoice
 from presence.engines.local.reply import ReplyText
 from presence.engines.local.tts import run_synthesis, speak, speak_piper
+from presence.media import INPUT_SAMPLE_RATE, AudioChunk, InputAudio, PhonemeMark
 
 log = logging.getLogger(__name__)
 
