@@ -22,6 +22,36 @@ REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("PRESENCE_DATA_DIR", REPO / ".." / "shared" / "data")).resolve()
 
 
+#: A directory's tests carry its marker, so a kind of test can be chosen with ``-m``.
+DIRECTORY_MARKERS = {
+    "bench": "bench",
+    "web": "browser",
+    "reliability": "reliability",
+    "local": "local_models",
+    "session": "integration",
+    "server": "integration",
+    "client": "integration",
+    "gemini": "integration",
+    "openai_rt": "integration",
+}
+#: Single files that belong with a heavier kind than their directory's.
+FILE_MARKERS = {"lipsync/test_cloud_lipsync.py": "integration"}  # real sessions against the service fakes
+#: What ``unit`` excludes: the tests that start browsers, models, benches, servers or take seconds.
+NOT_UNIT = frozenset({"browser", "bench", "integration", "local_models", "reliability", "slow"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark by directory, then mark ``unit`` whatever none of the heavier markers claims
+    (``make check`` runs ``-m unit``; ``make test`` runs everything)."""
+    for item in items:
+        parts = Path(str(item.path)).relative_to(REPO / "tests").parts
+        for marker in (DIRECTORY_MARKERS.get(parts[0]) if len(parts) > 1 else None, FILE_MARKERS.get("/".join(parts))):
+            if marker is not None:
+                item.add_marker(marker)
+        if not any(item.get_closest_marker(name) for name in NOT_UNIT):
+            item.add_marker("unit")
+
+
 @pytest.fixture(autouse=True)
 def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")

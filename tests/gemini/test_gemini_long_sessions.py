@@ -151,8 +151,8 @@ async def test_a_twenty_minute_conversation_crosses_every_limit_without_a_failed
 async def test_without_compression_the_fake_ends_the_session_at_its_limit(fake: FakeGeminiLive) -> None:
     """The fake's session limit is real: a setup without compression loses its session at 15 min."""
     engine = GeminiLiveEngine(KEY, base_url=fake.base_url, ssl_context=fake.client_ssl)
-    engine.connect_config = lambda persona, handle: GeminiLiveEngine.connect_config(  # type: ignore[method-assign]
-        engine, persona, handle
+    engine.connect_config = lambda persona, resume_handle: GeminiLiveEngine.connect_config(  # type: ignore[method-assign]
+        engine, persona, resume_handle
     ).model_copy(update={"context_window_compression": None})
     fake.model.connection_limit_s = None  # only the session's limit is in play here
     session = await engine.open_session(SessionOptions("s1"))

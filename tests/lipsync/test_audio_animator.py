@@ -19,7 +19,7 @@ from presence.lipsync.features import FeatureStream, features_of
 from presence.lipsync.phonemes import weights_of
 from presence.media import AudioChunk
 
-AudioAnimatorFactory = Callable[..., Animator]
+AudioAnimatorFactory = Callable[..., AudioAnimator | MlpAnimator]
 KINDS = {"acoustic": AudioAnimator, "mlp": MlpAnimator}
 
 

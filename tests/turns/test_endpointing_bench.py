@@ -31,6 +31,7 @@ def test_the_corpus_controls_every_pause_and_never_uses_digital_silence(timit_di
     assert {p.kind for t in stream.turns for p in t.pauses} == {"sentence", "phrase"}
 
 
+@pytest.mark.bench
 def test_quick_run_writes_the_trade_off(tmp_path: Path, timit_dir: Path) -> None:
     out = tmp_path / "endpointing.json"
     done = subprocess.run(

@@ -101,7 +101,7 @@ def test_the_energy_vad_remains_a_detector_of_the_same_shape() -> None:
 
 def tone(level_db: float, n: int = WINDOW_SAMPLES) -> np.ndarray:
     t = np.arange(n) / 16000
-    return (10 ** (level_db / 20) * np.sqrt(2) * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    return np.asarray(10 ** (level_db / 20) * np.sqrt(2) * np.sin(2 * np.pi * 220 * t), dtype=np.float32)
 
 
 def test_the_volume_floor_drops_a_tail_far_below_the_speech_before_it() -> None:
