@@ -17,6 +17,7 @@ from typing import Protocol
 
 from presence.audio.prosody import PauseCue
 from presence.endofturn.predictor import EndOfTurnPredictor, PauseContext
+from presence.session import defaults
 
 
 class ConfirmationRule(Protocol):
@@ -43,7 +44,7 @@ class ConfirmationRule(Protocol):
 class FixedSilence:
     """The turn is over after ``confirm_ms`` of silence, whatever came before it."""
 
-    confirm_ms: float = 320.0
+    confirm_ms: float = float(defaults.CONFIRM_MS)
     name: str = "fixed"
     uses_prosody: bool = False
 
