@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from presence.media import INPUT_SAMPLE_RATE
+from presence.protocol.events import GestureBody
 from presence.session.turns import Signal, Transition
 
 MS = INPUT_SAMPLE_RATE // 1000  # samples per millisecond on the input timeline
@@ -32,16 +33,17 @@ class GestureEvent:
     turn_id: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The ``gesture`` event body; ``at_ms`` is the input timeline in milliseconds."""
-        return {
+        """The ``gesture`` event body (docs/protocol.md): listening cues play now (``at`` null);
+        ``t_samples`` is the input timeline, which the client does not share, so it stays here."""
+        body: GestureBody = {
             "type": "gesture",
             "name": self.name,
-            "at_ms": self.t_samples // MS,
-            "t_samples": self.t_samples,
-            "duration_ms": self.duration_ms,
-            "intensity": round(self.intensity, 3),
+            "at": None,
             "turn_id": self.turn_id,
+            "intensity": round(self.intensity, 3),
+            "duration_ms": self.duration_ms,
         }
+        return dict(body)
 
 
 @dataclass(frozen=True, slots=True)
