@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -42,17 +41,6 @@ from presence.engines.openai_realtime import OpenAIRealtimeEngine
 REPO = Path(__file__).resolve().parents[2]
 FRAME = 320  # 20 ms at 16 kHz
 KEY = "bench-key-not-secret"
-
-
-def _fakes() -> Any:
-    """The fakes live in the test tree: import them from the checkout this package runs from."""
-    if not (REPO / "tests" / "fakes" / "gemini_live_server.py").exists():
-        raise SystemExit("presence bench cloud needs a source checkout: the service fakes live in tests/fakes")
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    from tests.fakes import gemini_live_server, openai_realtime_server
-
-    return gemini_live_server, openai_realtime_server
 
 
 @contextlib.asynccontextmanager
@@ -113,7 +101,9 @@ async def _one_turn(
 
 
 async def measure(turns: int, think_ms: int, timit: Path) -> dict[str, Any]:
-    gemini_fake, openai_fake = _fakes()
+    from presence.testing.fakes import gemini_live_server as gemini_fake  # needs cryptography ([bench])
+    from presence.testing.fakes import openai_realtime_server as openai_fake
+
     gemini = gemini_fake.FakeGeminiLive(gemini_fake.FakeModel(think_ms=think_ms, realtime=True))
     openai = openai_fake.FakeRealtimeServer(openai_fake.FakeModel(think_ms=think_ms, realtime=True))
     settings = Settings(engine="scripted", log_level="warning")  # presence's own defaults for turns

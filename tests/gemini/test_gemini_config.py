@@ -14,8 +14,8 @@ from google.genai import errors, types
 from presence.engines.base import EngineError, EngineOutput, ReplyEnd, SessionOptions
 from presence.engines.cloud import MISCONFIGURED, EngineMisconfigured
 from presence.engines.gemini import DEFAULT_MODEL, GeminiLiveEngine, GeminiLiveSession
-from tests.fakes.drive import speak_turn, until_reply_end
-from tests.fakes.gemini_live_server import LIVE_MODELS, FakeGeminiLive, FakeModel, _get
+from presence.testing.fakes.drive import speak_turn, until_reply_end
+from presence.testing.fakes.gemini_live_server import LIVE_MODELS, FakeGeminiLive, FakeModel, _get
 
 KEY = "AIza-presence-test-SECRET-0123456789"
 RETIRED = "gemini-2.5-flash-native-audio-preview-09-2025"

@@ -22,9 +22,9 @@ from presence.engines.base import (
 )
 from presence.engines.gemini import MODEL_RATE, GeminiLiveEngine, GeminiLiveSession, TurnMode
 from presence.media import AudioChunk, InputAudio
+from presence.testing.fakes.drive import speak_turn, until_reply_end
+from presence.testing.fakes.gemini_live_server import REPLY, FakeGeminiLive, FakeModel, _get
 from tests.conftest import ServerFactory, silence, speech_like
-from tests.fakes.drive import speak_turn, until_reply_end
-from tests.fakes.gemini_live_server import REPLY, FakeGeminiLive, FakeModel, _get
 
 KEY = "AIza-presence-test-SECRET-0123456789"
 

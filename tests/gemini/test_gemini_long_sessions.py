@@ -22,8 +22,8 @@ from presence.engines.base import (
 from presence.engines.gemini import GeminiLiveEngine, GeminiLiveSession
 from presence.engines.scripted import synth_voice
 from presence.media import AudioChunk, InputAudio
-from tests.fakes.drive import speak_turn, until_reply_end
-from tests.fakes.gemini_live_server import FakeGeminiLive, FakeModel
+from presence.testing.fakes.drive import speak_turn, until_reply_end
+from presence.testing.fakes.gemini_live_server import FakeGeminiLive, FakeModel
 
 KEY = "AIza-presence-test-SECRET-0123456789"
 CONNECTION_S = 600.0  # the service's ~10 minutes per connection

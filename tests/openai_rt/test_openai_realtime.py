@@ -13,9 +13,9 @@ from presence.client.connection import PresenceClient
 from presence.engines.base import EngineError, Interrupt, ReplyEnd, SessionOptions, Transcript
 from presence.engines.openai_realtime import MODEL_RATE, OpenAIRealtimeEngine, OpenAIRealtimeSession
 from presence.media import AudioChunk, InputAudio
+from presence.testing.fakes.drive import speak_turn, until_reply_end
+from presence.testing.fakes.openai_realtime_server import REPLY, FakeModel, FakeRealtimeServer
 from tests.conftest import ServerFactory, silence, speech_like
-from tests.fakes.drive import speak_turn, until_reply_end
-from tests.fakes.openai_realtime_server import REPLY, FakeModel, FakeRealtimeServer
 
 KEY = "sk-presence-test-SECRET-0123456789"
 
