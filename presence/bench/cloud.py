@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 
-from presence.bench._browser import compose, timit_utterances
 from presence.bench._stats import summary, table, write_results
 from presence.bench.g2g import data_dir
 from presence.client.connection import PresenceClient
@@ -37,6 +36,7 @@ from presence.config import Settings
 from presence.engines.base import Engine
 from presence.engines.gemini import GeminiLiveEngine, TurnMode
 from presence.engines.openai_realtime import OpenAIRealtimeEngine
+from presence.testing.corpus import compose, timit_utterances
 
 REPO = Path(__file__).resolve().parents[2]
 FRAME = 320  # 20 ms at 16 kHz

@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from presence.audio.wavfile import read_wav16
 from presence.bench import _faults as faults
 from presence.bench import _probes as probes
-from presence.bench._browser import read_wav16, speech_bounds
 from presence.bench._fuzz import fuzz_decoder
 from presence.bench._server import ServerProcess, presence_process
 from presence.bench._stats import summary, table, write_results
@@ -33,6 +33,7 @@ from presence.bench._turns import TurnOutcome, speak_turn
 from presence.bench._wire import sessions_active
 from presence.bench.g2g import data_dir
 from presence.client.connection import PresenceClient
+from presence.testing.corpus import speech_bounds
 
 MB = 2**20
 
@@ -44,16 +45,11 @@ class TurnRow:
     outcome: TurnOutcome
 
 
-def read_timit_wav(path: Path) -> np.ndarray:
-    """16 kHz int16 samples from a RIFF WAV or a NIST SPHERE file."""
-    return read_wav16(path)
-
-
 def load_utterances(root: Path, limit: int = 200) -> list[np.ndarray]:
     """TIMIT utterances trimmed to their speech (when a .phn gives its bounds), as 16 kHz float32."""
     out = []
     for wav in sorted(root.rglob("*.wav"))[:limit]:
-        audio = read_timit_wav(wav)
+        audio = read_wav16(wav)
         phn = wav.with_suffix(".phn")
         if phn.exists():
             start, end = speech_bounds(phn)

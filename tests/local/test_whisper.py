@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from presence.audio.pcm import resample
-from presence.client.talk import read_wav
+from presence.audio.wavfile import read_audio
 from presence.engines.local.asr import RecognizerError
 from presence.engines.local.whisper import WhisperAsr, WhisperRecognizer
 
@@ -26,7 +26,7 @@ def asr() -> Iterator[WhisperAsr]:
 
 
 def timit(timit_dir: Path, name: str) -> np.ndarray:
-    audio, rate = read_wav(timit_dir / name)
+    audio, rate = read_audio(timit_dir / name)
     return resample(audio, rate, 16_000)
 
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from presence.audio.vad import WINDOW_SAMPLES
-from presence.bench.endpointing import build_stream, load_speakers
 from presence.endofturn.asr_replay import oracle_transcripts, whisper_transcripts
 from presence.endofturn.text import words
+from presence.testing.corpus import build_stream, load_speakers
 
 RUN = "import sys; from presence.bench import endpointing as m; sys.exit(m.main(sys.argv[1:]))"
 

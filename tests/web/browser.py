@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from presence.bench import _browser as shared
-from presence.bench._browser import RATE, Utterance, compose, speech_bounds, write_wav
 from presence.bench._server import free_port
+from presence.testing import browser as shared
+from presence.testing.corpus import RATE, Spoken, compose, speech_bounds, write_wav
 
-__all__ = ["RATE", "Server", "Utterance", "chromium", "compose", "presence_server", "speech_bounds", "write_wav"]
+__all__ = ["RATE", "Server", "Spoken", "chromium", "compose", "presence_server", "speech_bounds", "write_wav"]
 
 REPO = Path(__file__).resolve().parents[2]
 
