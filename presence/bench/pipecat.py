@@ -46,13 +46,13 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from presence.audio.pcm import Float32, float_to_s16le
-from presence.bench._server import free_port, presence_server
 from presence.bench._stats import git_revision, machine, summary, table, write_results
 from presence.client.connection import PresenceClient
 from presence.engines.scripted import SAMPLE_RATE as REPLY_RATE
 from presence.engines.scripted import synth_voice
 from presence.testing.corpus import DEFAULT_TIMIT as DEFAULT_DATA
 from presence.testing.corpus import Utterance, load_speakers
+from presence.testing.servers import free_port, presence_server
 
 PIPECAT_VERSION = "1.14.0"
 PIPECAT_REQUIREMENT = f"pipecat-ai[websocket,silero]=={PIPECAT_VERSION}"

@@ -27,13 +27,13 @@ from presence.audio.wavfile import read_wav16
 from presence.bench import _faults as faults
 from presence.bench import _probes as probes
 from presence.bench._fuzz import fuzz_decoder
-from presence.bench._server import ServerProcess, presence_process
 from presence.bench._stats import summary, table, write_results
 from presence.bench._turns import TurnOutcome, speak_turn
 from presence.bench._wire import sessions_active
 from presence.bench.g2g import data_dir
 from presence.client.connection import PresenceClient
 from presence.testing.corpus import speech_bounds
+from presence.testing.servers import ServerProcess, presence_process
 
 MB = 2**20
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from presence.bench._server import presence_server
 from presence.bench.memory import measure, server_flags
+from presence.testing.servers import presence_server
 
 pytestmark = [pytest.mark.local_models, pytest.mark.slow]
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from presence.bench._probes import documented_close_codes
-from presence.bench._server import ServerProcess, presence_process
+from presence.testing.servers import ServerProcess, presence_process
 from tests.conftest import REPO
 
 #: The scripted engine with a deterministic VAD and a short confirmation, so turns are quick.

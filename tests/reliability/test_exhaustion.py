@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from presence.bench import _probes as probes
-from presence.bench._server import ServerProcess
 from presence.bench.soak import load_utterances
+from presence.testing.servers import ServerProcess
 from tests.reliability.conftest import ServeFactory
 
 pytestmark = pytest.mark.reliability

@@ -10,11 +10,11 @@ import pytest
 
 from presence.bench import _faults as faults
 from presence.bench import _probes as probes
-from presence.bench._server import ServerProcess
 from presence.bench._turns import speak_turn
 from presence.client.connection import PresenceClient
 from presence.engines.base import SessionOptions
 from presence.engines.scripted import Script, ScriptedEngine, ScriptedSession
+from presence.testing.servers import ServerProcess
 from tests.conftest import ServerFactory
 from tests.reliability.conftest import ServeFactory
 
