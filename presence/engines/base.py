@@ -118,6 +118,12 @@ class EngineError:
 EngineOutput: TypeAlias = AudioChunk | Transcript | GestureHint | ReplyEnd | TurnTaken | EngineError
 
 
+async def until_closed(queue: asyncio.Queue[EngineOutput | None]) -> AsyncIterator[EngineOutput]:
+    """An engine session's ``outputs()`` from its queue, up to the ``None`` that ``close`` puts there."""
+    while (item := await queue.get()) is not None:
+        yield item
+
+
 def start_reply_task(
     turn_id: int,
     work: Coroutine[object, object, None],

@@ -31,6 +31,7 @@ from presence.engines.base import (
     TurnEvent,
     TurnEventKind,
     start_reply_task,
+    until_closed,
 )
 from presence.media import AudioChunk, InputAudio
 
@@ -120,12 +121,8 @@ class ScriptedSession(EngineSession):
         self.interrupts.append(interrupt)
         await self._cancel(interrupt.turn_id)
 
-    async def outputs(self) -> AsyncIterator[EngineOutput]:
-        while True:
-            item = await self._outputs.get()
-            if item is None:
-                return
-            yield item
+    def outputs(self) -> AsyncIterator[EngineOutput]:
+        return until_closed(self._outputs)
 
     async def close(self) -> None:
         if self._closed:

@@ -39,6 +39,7 @@ from presence.engines.base import (
     TurnEvent,
     TurnEventKind,
     start_reply_task,
+    until_closed,
 )
 from presence.engines.local.asr import AsrWorker, Hypothesis, RecognizerError, SpeechRecognition
 from presence.engines.local.clauses import speakable
@@ -196,12 +197,8 @@ class LocalSession(EngineSession):
         # The conversation remembers only what the user actually heard.
         self._remember(reply.user_text, (heard + " …").strip() if heard else "")
 
-    async def outputs(self) -> AsyncIterator[EngineOutput]:
-        while True:
-            item = await self._outputs.get()
-            if item is None:
-                return
-            yield item
+    def outputs(self) -> AsyncIterator[EngineOutput]:
+        return until_closed(self._outputs)
 
     async def close(self) -> None:
         if self._closed:
