@@ -32,7 +32,10 @@ DIRECTORY_MARKERS = {
     "openai_rt": "integration",
 }
 #: Single files that belong with a heavier kind than their directory's.
-FILE_MARKERS = {"lipsync/test_cloud_lipsync.py": "integration"}  # real sessions against the service fakes
+FILE_MARKERS = {  # real sessions against the service fakes
+    "lipsync/test_cloud_lipsync.py": "integration",
+    "engines/test_cloud_services.py": "integration",
+}
 #: What ``unit`` excludes: the tests that start browsers, models, benches, servers or take seconds.
 NOT_UNIT = frozenset({"browser", "bench", "integration", "local_models", "reliability", "slow"})
 

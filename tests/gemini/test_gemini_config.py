@@ -21,11 +21,6 @@ KEY = "AIza-presence-test-SECRET-0123456789"
 RETIRED = "gemini-2.5-flash-native-audio-preview-09-2025"
 
 
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeGeminiLive]:
     async with FakeGeminiLive(FakeModel(api_keys=(KEY,))).running() as server:

@@ -30,11 +30,6 @@ CONNECTION_S = 600.0  # the service's ~10 minutes per connection
 SESSION_S = 900.0  # its ~15 minutes per audio session without compression
 
 
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeGeminiLive]:
     model = FakeModel(connection_limit_s=CONNECTION_S, session_limit_s=SESSION_S, go_away_notice_s=20)

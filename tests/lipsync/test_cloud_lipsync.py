@@ -23,11 +23,6 @@ from presence.testing.fakes import gemini_live_server, openai_realtime_server
 from tests.conftest import ServerFactory, silence, speech_like
 
 
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
 @contextlib.asynccontextmanager
 async def cloud(name: str) -> AsyncIterator[tuple[Engine, str]]:
     """A cloud engine wired to its running fake, and the reply text the fake speaks."""

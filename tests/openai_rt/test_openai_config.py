@@ -18,11 +18,6 @@ KEY = "sk-presence-test-SECRET-0123456789"
 RETIRED = "gpt-4o-realtime-preview"
 
 
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeRealtimeServer]:
     async with FakeRealtimeServer(FakeModel(api_keys=(KEY,))).running() as server:
