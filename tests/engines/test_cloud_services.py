@@ -16,10 +16,12 @@ import pytest
 
 from presence.engines.base import EngineError, ReplyEnd, SessionOptions
 from presence.engines.gemini import GeminiLiveEngine
+from presence.engines.openai_realtime import MODEL_RATE as OPENAI_RATE
 from presence.engines.openai_realtime import OpenAIRealtimeEngine
+from presence.media import AudioChunk, InputAudio
 from presence.testing.fakes import gemini_live_server as gemini_fake
 from presence.testing.fakes import openai_realtime_server as openai_fake
-from presence.testing.fakes.drive import one_turn_through_presence, speak_turn, until_reply_end
+from presence.testing.fakes.drive import one_turn_through_presence, open_connected, speak_turn, until_reply_end
 from tests.conftest import ServerFactory, silence, speech_like
 
 
@@ -32,6 +34,13 @@ class Service:
     make_engine: Callable[[], GeminiLiveEngine | OpenAIRealtimeEngine]
     auth_header: str  # the request header naming the key, as the SDK logs it
     reply: str
+    input_seconds: Callable[[], float]  # user audio the fake received
+    tool_error_returned: Callable[[], bool]  # the engine answered the fake's tool call with an error
+
+
+def _gemini_tool_error(fake: gemini_fake.FakeGeminiLive) -> bool:
+    response = gemini_fake._get(fake.recorded.tool_responses[0], "function_responses")[0]
+    return bool(response["id"] == "call-1" and response["response"]["error"])
 
 
 @pytest.fixture(params=["gemini", "openai"])
@@ -47,6 +56,10 @@ async def service(request: pytest.FixtureRequest) -> AsyncIterator[Service]:
                 ),
                 "x-goog-api-key",
                 gemini_fake.REPLY,
+                lambda: float(gemini.recorded.audio_samples / 16_000),
+                lambda: bool(
+                    gemini_fake._get(gemini.recorded.tool_responses[0], "function_responses")[0]["response"]["error"]
+                ),
             )
     else:
         key = "sk-presence-test-SECRET-0123456789"
@@ -57,6 +70,8 @@ async def service(request: pytest.FixtureRequest) -> AsyncIterator[Service]:
                 lambda: OpenAIRealtimeEngine(key, persona="Be brief.", base_url=openai.base_url),
                 "authorization",
                 openai_fake.REPLY,
+                lambda: float(openai.recorded.appended_samples / OPENAI_RATE),
+                lambda: str(openai.recorded.tool_outputs[0]["output"]).startswith('{"error"'),
             )
 
 
@@ -104,3 +119,28 @@ async def test_through_a_presence_session_the_client_hears_the_reply_with_moving
     assert record["reply_end_sample"] - record["reply_start_sample"] >= 0.6 * 24_000
     weights = np.concatenate([np.frombuffer(f.weights, np.uint8) for _, f in client.received.animation])
     assert weights.max() > 100, "the audio-driven animator opened the mouth"
+
+
+async def test_audio_before_the_speech_onset_is_sent_as_pre_roll_and_silence_after_the_turn_is_not(
+    service: Service,
+) -> None:
+    session = await open_connected(service.make_engine())
+    for offset in range(0, 16_000, 320):  # a second of room noise before anyone speaks
+        await session.push_audio(InputAudio(silence(0.02), offset))
+    await speak_turn(session, 1, seconds=0.5)
+    await until_reply_end(session, 1)
+    for offset in range(0, 16_000, 320):
+        await session.push_audio(InputAudio(silence(0.02), offset))
+    await session.close()
+    assert 0.79 <= service.input_seconds() <= 0.81, "0.5 s of speech plus the 0.3 s pre-roll, nothing else"
+
+
+async def test_a_tool_call_gets_an_error_result_and_the_turn_still_gets_its_reply(service: Service) -> None:
+    service.fake.model.fail = "tool"
+    session = await open_connected(service.make_engine())
+    await speak_turn(session, 1)
+    outputs = await until_reply_end(session, 1)
+    await session.close()
+    assert service.tool_error_returned()
+    assert any(isinstance(o, AudioChunk) for o in outputs) and outputs[-1] == ReplyEnd(1, "done")
+    assert not any(isinstance(o, EngineError) for o in outputs)

@@ -16,7 +16,7 @@ from presence.engines.base import (
     TurnEvent,
     TurnEventKind,
 )
-from presence.media import InputAudio, Samples
+from presence.media import AudioChunk, InputAudio, Samples
 
 
 async def speak_turn(session: EngineSession, turn_id: int, seconds: float = 0.5) -> None:
@@ -40,6 +40,17 @@ async def until_reply_end(session: EngineSession, turn_id: int, limit_s: float =
 
     await asyncio.wait_for(collect(), limit_s)
     return got
+
+
+async def hear(session: EngineSession, samples: int) -> int:
+    """Read reply audio until at least ``samples`` of it came (a listener partway into a reply)."""
+    heard = 0
+    async for item in session.outputs():
+        if isinstance(item, AudioChunk):
+            heard += len(item.samples)
+            if heard >= samples:
+                break
+    return heard
 
 
 async def open_connected(engine: Engine, session_id: str = "s1", limit_s: float = 10) -> Any:
