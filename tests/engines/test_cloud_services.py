@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from presence.engines.base import EngineError, ReplyEnd, SessionOptions
+from presence.engines.base import EngineError, ReplyEnd, SessionOptions, Transcript
+from presence.engines.gemini import MODEL_RATE as GEMINI_RATE
 from presence.engines.gemini import GeminiLiveEngine
 from presence.engines.openai_realtime import MODEL_RATE as OPENAI_RATE
 from presence.engines.openai_realtime import OpenAIRealtimeEngine
@@ -34,6 +35,7 @@ class Service:
     make_engine: Callable[[], GeminiLiveEngine | OpenAIRealtimeEngine]
     auth_header: str  # the request header naming the key, as the SDK logs it
     reply: str
+    rate: int  # the model's output rate
     input_seconds: Callable[[], float]  # user audio the fake received
     tool_error_returned: Callable[[], bool]  # the engine answered the fake's tool call with an error
 
@@ -56,6 +58,7 @@ async def service(request: pytest.FixtureRequest) -> AsyncIterator[Service]:
                 ),
                 "x-goog-api-key",
                 gemini_fake.REPLY,
+                GEMINI_RATE,
                 lambda: float(gemini.recorded.audio_samples / 16_000),
                 lambda: bool(
                     gemini_fake._get(gemini.recorded.tool_responses[0], "function_responses")[0]["response"]["error"]
@@ -70,9 +73,23 @@ async def service(request: pytest.FixtureRequest) -> AsyncIterator[Service]:
                 lambda: OpenAIRealtimeEngine(key, persona="Be brief.", base_url=openai.base_url),
                 "authorization",
                 openai_fake.REPLY,
+                OPENAI_RATE,
                 lambda: float(openai.recorded.appended_samples / OPENAI_RATE),
                 lambda: str(openai.recorded.tool_outputs[0]["output"]).startswith('{"error"'),
             )
+
+
+async def test_a_confirmed_turn_streams_the_models_spoken_reply_and_both_transcripts(service: Service) -> None:
+    session = await open_connected(service.make_engine())
+    await speak_turn(session, 1, seconds=0.5)
+    outputs = await until_reply_end(session, 1)
+    await session.close()
+    audio = [o for o in outputs if isinstance(o, AudioChunk)]
+    assert audio and all(o.turn_id == 1 and o.sample_rate == service.rate for o in audio)
+    assert sum(len(o.samples) for o in audio) == service.fake.model.reply_ms * service.rate // 1000
+    finals = {o.role: o.text for o in outputs if isinstance(o, Transcript) and o.final}
+    assert finals == {"user": "0.5 seconds of speech", "agent": service.reply}
+    assert outputs[-1] == ReplyEnd(1, "done")
 
 
 async def test_an_unreachable_service_fails_turns_at_once_then_recovers_with_backoff(service: Service) -> None:
