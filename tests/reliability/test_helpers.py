@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from presence.audio.wavfile import read_wav16
-from presence.bench._probes import documented_close_codes
-from presence.bench._wire import OP_PING, client_frame, upgrade_request
 from presence.testing.corpus import write_wav
+from presence.testing.probes import documented_close_codes
+from presence.testing.wire import OP_PING, client_frame, upgrade_request
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.reliability
