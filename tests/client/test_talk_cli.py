@@ -28,7 +28,7 @@ def served() -> Iterator[int]:
     )
     try:
         try:
-            wait_until_answers(f"http://127.0.0.1:{port}/healthz", proc, 10, lambda: "")
+            wait_until_answers(f"http://127.0.0.1:{port}/healthz", proc, 30, lambda: "")
         except ServerDidNotStart as exc:
             pytest.fail(str(exc))
         yield port
