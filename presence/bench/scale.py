@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 
 from presence.audio.signals import silence, speech_like
-from presence.bench._server import presence_server
 from presence.bench._stats import summary, table, write_results
 from presence.client.connection import PresenceClient
+from presence.testing.servers import presence_server
 
 FRAME = 320
 OUTPUT_RATE = 24_000
