@@ -562,6 +562,7 @@ class Session:
                 self.config.frame_ms,
                 self.map_weights,
                 self.agreement.audio_out.codec,
+                expressions=self.agreement.expressions,  # issue 18: expression cues, when negotiated
             )
             self._streams[turn_id] = stream
             self._record(turn_id).reply_start_sample = start
