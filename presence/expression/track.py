@@ -24,6 +24,7 @@ from presence.expression.scorer import Expression, score
 
 PREDICT_WORDS: Final = 3
 RAMP_MS: Final = 250
+RELAX_MS: Final = 400  # after the reply, back to neutral over this long
 MAX_TEXT_CHARS: Final = 20_000  # a runaway reply stops producing cues rather than growing without bound
 _ENDS: Final = (".", "!", "?", ";", ":")
 
@@ -33,8 +34,9 @@ class ExpressionCue:
     expression: Expression
     at_sample: int  # output timeline sample where the clause starts
     clause: str
+    ramp_ms: int = RAMP_MS
 
-    def to_json(self, turn_id: int, ramp_ms: int = RAMP_MS) -> dict[str, Any]:
+    def to_json(self, turn_id: int) -> dict[str, Any]:
         """The ``expression`` event body (docs/protocol.md)."""
         e = self.expression
         return {
@@ -42,7 +44,7 @@ class ExpressionCue:
             "name": e.name,
             "intensity": round(e.intensity, 3),
             "at": self.at_sample,
-            "ramp_ms": ramp_ms,
+            "ramp_ms": self.ramp_ms,
             "turn_id": turn_id,
             "weights": arkit_weights(e.name, e.intensity),
         }
@@ -97,6 +99,10 @@ class ExpressionTrack:
     def finish(self) -> list[ExpressionCue]:
         """The reply's text is complete: a trailing clause without end punctuation still counts."""
         return self._close()
+
+    def relax(self, end_sample: int) -> ExpressionCue:
+        """Back to neutral as the reply's last sample is heard."""
+        return ExpressionCue(Expression("neutral", 0.0), max(end_sample, self._last_at), "", RELAX_MS)
 
     def _word(self, word: str, at_sample: int) -> list[ExpressionCue]:
         self._chars += len(word) + 1

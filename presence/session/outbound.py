@@ -122,6 +122,9 @@ class ReplyStream:
             tail = self._resampler.flush()[self._to_skip :]
             self._buffer = np.concatenate([self._buffer, tail])
         frames = self._cue_events() + self._audio_frames(final=True)
+        if self._expressions is not None:
+            self._cues.append(self._expressions.relax(self.end_sample))
+            frames += self._cue_events()
         self.animation_report = self.animator.report()  # before flush() resets it
         frames += self._animation_frames(self.animator.flush())
         self.finished = True
