@@ -7,7 +7,7 @@
 // either way; otherwise Opus is used in each direction the browser's WebCodecs supports),
 // ?glb=URL (a GLB head to render with three.js; by default the server's /avatar.glb if it has
 // one, else the built-in 3D head head.glb where WebGL works, else the 2D face), ?avatar=2d (the
-// 2D face whatever the browser can do).
+// 2D face instead of the built-in 3D head; an operator's GLB still wins).
 
 import { AnimationTrack } from "./animation.js";
 import { Avatar } from "./avatar.js";
@@ -247,7 +247,6 @@ function tick() {
 /** The operator's GLB head when there is one, else the built-in 3D head where WebGL works
  * (three.js is loaded only then); the 2D face otherwise. */
 async function chooseAvatar() {
-  if (params.get("avatar") === "2d") return;
   let url = params.get("glb") ?? "avatar.glb";
   let found = false;
   try {
@@ -255,7 +254,8 @@ async function chooseAvatar() {
   } catch {
     found = false;
   }
-  if (!found && !params.has("glb") && webglWorks()) [url, found] = ["head.glb", true];
+  const builtIn = !params.has("glb") && params.get("avatar") !== "2d" && webglWorks();
+  if (!found && builtIn) [url, found] = ["head.glb", true];
   if (!found) return;
   try {
     const { GlbAvatar } = await import("./avatar3d.js");
