@@ -259,7 +259,7 @@ async function chooseAvatar() {
   if (!found) return;
   try {
     const { GlbAvatar } = await import("./avatar3d.js");
-    const head = await GlbAvatar.load(canvas3d, url);
+    const head = await GlbAvatar.load(canvas3d, url, { lambert: url === "head.glb" });
     avatar = head;
     canvas2d.hidden = true;
     canvas3d.hidden = false;

@@ -45,10 +45,23 @@ export function morphBindings(targetNames, weightNames) {
   return bindings;
 }
 
+/** Physically based materials → Lambert (diffuse only): a fraction of the per-pixel cost on a
+ * CPU rasteriser, and the built-in head's matte skin, hair and cloth need nothing more. Unlit
+ * materials (the mouth cavity) stay as they are. */
+export function toLambert(scene) {
+  scene.traverse((node) => {
+    const m = node.material;
+    if (!node.isMesh || !m || !m.isMeshStandardMaterial) return;
+    node.material = new THREE.MeshLambertMaterial({ color: m.color, side: m.side, name: m.name });
+    m.dispose();
+  });
+}
+
 export class GlbAvatar {
   /** Loads `url` into `canvas`; rejects with a readable message when the file is unusable. */
-  static async load(canvas, url) {
+  static async load(canvas, url, { lambert = false } = {}) {
     const gltf = await new GLTFLoader().loadAsync(url);
+    if (lambert) toLambert(gltf.scene);
     return new GlbAvatar(canvas, gltf.scene);
   }
 
@@ -72,7 +85,9 @@ export class GlbAvatar {
     this.eyeRest = this.eyes.map((eye) => eye.rotation.clone());
     this.weightsShown = {}; // target name → influence drawn at the last frame (tests read it)
 
-    this.renderer = new THREE.WebGLRenderer({ canvas, antialias: true, preserveDrawingBuffer: true });
+    // No MSAA: on a machine without a GPU (SwiftShader) it costs more than the whole head
+    // (presence bench frametime); the head's silhouettes are soft enough without it.
+    this.renderer = new THREE.WebGLRenderer({ canvas, antialias: false, preserveDrawingBuffer: true });
     this.renderer.setPixelRatio(1);
     this.renderer.setSize(canvas.width, canvas.height, false);
     this.scene = new THREE.Scene();
