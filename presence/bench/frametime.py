@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from presence.bench._browser import chromium, compose, write_wav
+from presence.bench._browser import chromium, compose, timit_utterances, write_wav
 from presence.bench._server import presence_server
 from presence.bench._stats import summary, table, write_results
-from presence.bench.g2g import LEAD_S, data_dir, timit_utterances
+from presence.bench.g2g import LEAD_S, data_dir
 
 FACES = {"2d": "&avatar=2d", "3d": ""}
 REPLY = "Wonderful, I am glad you asked! Would you like to hear more about it?"
