@@ -5,8 +5,9 @@ Pure and clock-free; ``ReplyStream`` owns one per reply when the client negotiat
 
 - the words carried by the audio chunks (local and scripted engines): each word's timeline
   sample is known, so a clause's cue is placed at the sample where its first word starts;
-- the reply's running transcript (cloud engines), which arrives ahead of its audio: a clause's
-  cue is placed at the end of the audio produced so far, the earliest it can be heard.
+- the reply's running transcript (cloud engines), which arrives ahead of its audio: a clause
+  starting at character ``c`` of the reply is placed ``c / CHARS_PER_S`` seconds into the
+  reply (an ordinary speaking rate), and never before the audio produced so far.
 
 A clause is scored as soon as its first ``PREDICT_WORDS`` words are in (the face prepares
 before the clause is heard, as people do) and again when it ends; the second score is sent only
@@ -25,6 +26,7 @@ from presence.expression.scorer import Expression, score
 PREDICT_WORDS: Final = 3
 RAMP_MS: Final = 250
 RELAX_MS: Final = 400  # after the reply, back to neutral over this long
+CHARS_PER_S: Final = 15.0  # ~170 words a minute, spaces included
 MAX_TEXT_CHARS: Final = 20_000  # a runaway reply stops producing cues rather than growing without bound
 _ENDS: Final = (".", "!", "?", ";", ":")
 
@@ -58,7 +60,9 @@ class _Clause:
 
 
 class ExpressionTrack:
-    def __init__(self) -> None:
+    def __init__(self, start_sample: int = 0, sample_rate: int = 24_000) -> None:
+        self._start = start_sample
+        self._rate = sample_rate
         self._source: str | None = None  # "chunks" or "transcript", fixed by the first text seen
         self._clause = _Clause()
         self._transcript_done = 0  # characters of the transcript already split into clauses
@@ -85,15 +89,18 @@ class ExpressionTrack:
             self._transcript_done = len(text)
             self._clause = _Clause()
             return out
-        fresh, self._transcript_done = text[self._transcript_done :], len(text)
+        offset = self._transcript_done  # character position of the first fresh word
+        fresh, self._transcript_done = text[offset:], len(text)
         # A word is complete once whitespace follows it; the last one waits unless the text is final.
         words = fresh.split(" ")
         if not final and not fresh.endswith(" "):
             self._transcript_done -= len(words[-1])
             words = words[:-1]
         for word in words:
+            estimate = self._start + int(offset / CHARS_PER_S * self._rate)
             if word.strip():
-                out += self._word(word.strip(), max(end_sample, self._last_at))
+                out += self._word(word.strip(), max(end_sample, estimate))
+            offset += len(word) + 1
         return out + (self.finish() if final else [])
 
     def finish(self) -> list[ExpressionCue]:

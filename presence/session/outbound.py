@@ -77,7 +77,7 @@ class ReplyStream:
         self._packets = 0
         # Expression cues (negotiated feature): scored from the text, held until the next
         # batch of frames so they leave ahead of, or with, the audio they precede.
-        self._expressions = ExpressionTrack() if expressions else None
+        self._expressions = ExpressionTrack(start_sample, sample_rate) if expressions else None
         self._cues: list[ExpressionCue] = []
 
     @property

@@ -34,6 +34,7 @@ from presence.engines.base import (
     TurnEventKind,
     TurnTaken,
 )
+from presence.expression.mirror import mirror_event  # issue 18
 from presence.lipsync.base import Animator
 from presence.protocol.frames import AudioIn, AudioOut, Event, Frame, Ping, Pong
 from presence.protocol.hello import Agreement
@@ -523,6 +524,10 @@ class Session:
                         "turn_id": item.turn_id,
                     }
                 )
+                if item.role == "user" and item.final and self.agreement.expressions:  # issue 18: mirror the user
+                    mirrored = mirror_event(item.text, item.turn_id)  # issue 18
+                    if mirrored is not None:  # issue 18
+                        self._event(mirrored)  # issue 18
             case GestureHint():
                 playing = self._streams.get(item.turn_id)
                 at = playing.start_sample + item.offset_samples if playing is not None else None

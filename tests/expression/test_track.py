@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from presence.engines.base import AudioChunk
+from presence.expression.mirror import mirror_event
 from presence.expression.track import PREDICT_WORDS, ExpressionTrack
 from presence.lipsync.base import EnergyAnimator
 from presence.protocol.frames import AudioOut, Event
@@ -35,13 +37,13 @@ def test_a_clause_is_predicted_from_its_first_words_and_resent_only_if_the_end_c
     assert _names(track.chunk_words("tomorrow, sadly.", 700)) == [("concerned", 0)]
 
 
-def test_transcript_text_is_placed_no_earlier_than_the_audio_produced_so_far() -> None:
+def test_transcript_text_is_placed_at_a_speaking_rate_estimate_never_before_the_audio_produced() -> None:
     track = ExpressionTrack()
     assert track.transcript("I'm sorry,", False, 100) == []  # last word may still grow
     cues = track.transcript("I'm sorry, I could not find it. Shall", False, 900)
     assert _names(cues) == [("concerned", 100)]  # its first word was complete at 100
     cues = track.transcript("I'm sorry, I could not find it. Shall we try again?", True, 1200)
-    assert _names(cues) == [("curious", 1200)]
+    assert _names(cues) == [("curious", 32 * 24000 // 15)]  # "Shall" is character 32: 2.1 s in at 15 chars/s
 
 
 def test_once_chunk_words_lead_the_transcript_is_ignored() -> None:
@@ -82,3 +84,15 @@ def test_transcript_cues_wait_for_the_next_batch_of_frames() -> None:
     frames = stream.poll(0)
     assert [f.body["name"] for f in frames if isinstance(f, Event)] == ["concerned"]
     assert stream.poll(0) == []
+
+
+def test_the_user_s_tone_is_mirrored_at_half_intensity_and_only_for_feelings() -> None:
+    happy = mirror_event("That is wonderful news, thank you so much!", 3)
+    assert happy is not None and happy["name"] == "happy" and happy["at"] is None and happy["source"] == "user"
+    assert happy["intensity"] <= 0.5 and happy["weights"]["mouthSmileLeft"] == pytest.approx(
+        0.6 * happy["intensity"], abs=1e-3
+    )
+    sad = mirror_event("I lost my wallet and I am really upset.", 3)
+    assert sad is not None and sad["name"] == "concerned"
+    assert mirror_event("Where is the train station?", 3) is None
+    assert mirror_event("The station is on the left.", 3) is None
