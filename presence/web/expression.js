@@ -47,7 +47,7 @@ export class ExpressionState {
 
   /** Expression `name` fully present at `atMs` (perf clock), ramping in over `rampMs`. A cue
    * stamped on the output timeline (`atSample`) is placed by `weightsAt`'s mapper once the audio
-   * there is scheduled; until then it counts from `atMs` (its arrival plus the ramp). */
+   * there is scheduled; until then it counts from `atMs`. */
   cue(name, intensity, atMs, rampMs = 250, weights = null, atSample = null) {
     const w = {};
     const source = weights && typeof weights === "object" ? weights : expressionWeights(name, intensity);
@@ -68,7 +68,9 @@ export class ExpressionState {
   event(body, nowMs) {
     const ramp = Math.min(2000, Number(body.ramp_ms) || 0);
     const at = Number.isFinite(body.at) ? body.at : null;
-    this.cue(String(body.name), Number(body.intensity) || 0, nowMs + ramp, ramp, body.weights, at);
+    // Until its sample is placed, a cue aims a third of its ramp ahead: the audio it precedes
+    // arrived with it and is heard after the jitter buffer's delay, so the face starts now.
+    this.cue(String(body.name), Number(body.intensity) || 0, nowMs + (at === null ? ramp : ramp / 3), ramp, body.weights, at);
   }
 
   /** The turn machine's face for `state`, if it has one. */
@@ -92,7 +94,7 @@ export class ExpressionState {
       const at = toPerf(c.atSample);
       if (at === null) continue;
       c.atMs = at;
-      c.startMs = at - c.rampMs;
+      c.startMs = c.shown ? Math.min(c.startMs, at - c.rampMs) : at - c.rampMs; // showing: keeps showing
       c.atSample = null; // placed for good
       moved = true;
     }
@@ -102,6 +104,7 @@ export class ExpressionState {
     const dt = this.lastMs === null ? 16 : Math.max(0, nowMs - this.lastMs);
     this.lastMs = nowMs;
     if (target === null) return this.current;
+    target.shown = true;
     const past = this.cues.indexOf(target);
     if (past > 0) this.cues.splice(0, past); // older cues can no longer win
     // Reach the target at its time: the gap closes in proportion to the time left; a cue that
