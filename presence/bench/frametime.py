@@ -50,7 +50,7 @@ def run_face(url: str, wav: Path, face: str, turns: int, limit_s: float, shot: P
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="presence bench frametime", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="two questions per face")
+    parser.add_argument("--quick", action="store_true", help="one question per face")
     parser.add_argument("--data", help="folder of TIMIT-style <speaker>/<utt>.wav + .phn")
     parser.add_argument("--questions", type=int, default=6)
     parser.add_argument("--screenshots", help="save face-2d.png and face-3d.png here (mid-reply)")
@@ -58,7 +58,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--md", default="docs/benchmarks/frametime.md")
     args = parser.parse_args(argv)
     timit = data_dir(args.data)
-    questions = timit_utterances(timit)[: 2 if args.quick else args.questions]
+    questions = timit_utterances(timit)[: 1 if args.quick else args.questions]
     audio, _ = compose(timit, [(q, 4.0) for q in questions], lead_s=LEAD_S)
     results = []
     flags = ("--engine", "scripted", "--scripted-reply", REPLY, "--scripted-reply-ms", "2500")
