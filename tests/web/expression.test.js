@@ -110,3 +110,12 @@ test("breathing and sway: more head movement while speaking than while listening
   };
   assert.ok(span("responding") > 1.5 * span("listening"));
 });
+
+test("the server's thinking cue (named 'thinking') drives the thinking motion and gaze", () => {
+  const m = new Motion();
+  m.gesture("thinking", 1000, 1200);
+  m.frame(1000);
+  const f = m.frame(1300);
+  assert.ok(f.think > 0.5, `think ${f.think}`);
+  assert.ok(m.frame(1400).gazeX > 0.5, "the eyes go up and aside");
+});
