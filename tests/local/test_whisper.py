@@ -50,7 +50,7 @@ async def test_real_speech_is_transcribed(asr: WhisperAsr, timit_dir: Path) -> N
 async def test_partial_transcripts_arrive_while_the_user_speaks(asr: WhisperAsr, timit_dir: Path) -> None:
     loop = asyncio.get_running_loop()
     partials: asyncio.Queue[str] = asyncio.Queue()
-    recognizer = asr.open(lambda text: loop.call_soon_threadsafe(partials.put_nowait, text))
+    recognizer = asr.open(lambda text, _samples: loop.call_soon_threadsafe(partials.put_nowait, text))
     audio = timit(timit_dir, "dr1-fvmh0/sa1.wav")  # "She had your dark suit in greasy wash water all year."
     for offset in range(0, len(audio), 320):  # at twice real time, as a (fast) microphone would
         recognizer.feed(audio[offset : offset + 320])
