@@ -14,7 +14,7 @@ Whisper is not streaming. Two things make it fit a live conversation:
   decode runs while the turn-taking rule is still waiting for confirmation; the final result
   reuses it unless the user spoke again. That decode's words, stamped with the input sample they
   cover, are what the end-of-turn predictor reads (~100 ms after ``USER_PAUSED`` on one core).
-  Partial transcripts re-decode the growing turn every ``PARTIAL_EVERY_S``, at lower priority
+  Partial transcripts re-decode the turn's last ``PARTIAL_WINDOW_S`` every ``PARTIAL_EVERY_S``, at lower priority
   than any pause or final decode, and never while the audio's tail is quiet (a pause may be
   starting, and its decode must not queue behind a partial on the one decoding thread).
 
@@ -53,6 +53,11 @@ TOKENS_PER_S: Final = 10  # decoder cap per second of audio: speech is 3-5 token
 MIN_TOKENS: Final = 10
 MAX_TOKENS: Final = 224  # half of Whisper's text context
 PARTIAL_EVERY_S: Final = 0.5
+# A partial decodes only the turn's last PARTIAL_WINDOW_S: its cost stays bounded however long
+# the user talks (a decode grows with its audio), so the pause's decode, which may queue behind
+# one on the shared thread, is never held up by more than this. The end-of-turn text model
+# reads only the last few words; the final transcript always decodes the whole turn.
+PARTIAL_WINDOW_S: Final = 8.0
 NO_SPEECH_PROB: Final = 0.6  # with an average token log-probability under NO_SPEECH_LOGPROB:
 NO_SPEECH_LOGPROB: Final = -1.0  # the turn held no speech (faster-whisper's defaults)
 SILENT_RMS: Final = 0.001  # -60 dBFS: no 20 ms frame louder than this is not decoded at all
@@ -335,7 +340,7 @@ class WhisperRecognizer:
             try:
                 if turn != self._turn or self._pause is not None or self._closed:
                     return  # the turn ended or paused meanwhile: this partial is stale
-                decoded = self._asr.decode(audio)
+                decoded = self._asr.decode(audio[-int(PARTIAL_WINDOW_S * INPUT_SAMPLE_RATE) :])
                 self.cpu_s += decoded.cpu_s
                 self.decoded_s += decoded.audio_s
                 if decoded.text and turn == self._turn and self._on_partial is not None:
