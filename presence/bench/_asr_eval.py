@@ -116,7 +116,7 @@ async def _cpu(shared: SpeechRecognition, utterances: list[Utterance]) -> float:
     loop = asyncio.get_running_loop()
     started = time.process_time()
     for utterance in utterances:
-        recognizer = shared.open(lambda text: None)
+        recognizer = shared.open(lambda text, samples: None)
         start = loop.time()
         for i, offset in enumerate(range(0, len(utterance.audio), FRAME)):
             delay = start + i * FRAME / 16_000 - loop.time()

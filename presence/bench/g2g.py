@@ -202,6 +202,18 @@ def plot_waterfall(results: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
+def command_flags(args: argparse.Namespace) -> str:
+    """The options of this run that differ from the defaults, for the reproduce line."""
+    flags = ""
+    for name, default in (("engines", ",".join(ENGINES)), ("profiles", "loopback,wifi,4g"), ("confirm_rules", "fixed")):
+        value = getattr(args, name)
+        if value != default:
+            flags += f" --{name.replace('_', '-')} {value}"
+    if args.questions != 20:
+        flags += f" --questions {args.questions}"
+    return flags
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="presence bench g2g", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="one engine, loopback, two questions")
@@ -209,6 +221,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--engines", default=",".join(ENGINES), help="comma-separated, from: " + ", ".join(ENGINES))
     parser.add_argument("--profiles", default="loopback,wifi,4g", help="network profiles: " + ", ".join(PROFILES))
     parser.add_argument("--questions", type=int, default=20, help="turns per row, from as many speakers as there are")
+    parser.add_argument(
+        "--confirm-rules",
+        default="fixed",
+        help="comma-separated turn-confirmation rules, one row each: fixed (800 ms), adaptive, predictor",
+    )
     parser.add_argument("--json")
     parser.add_argument("--md", default="docs/benchmarks/g2g.md")
     parser.add_argument("--plot", default="docs/benchmarks/g2g.png", help="waterfall PNG (not with --quick)")
@@ -217,18 +234,20 @@ def main(argv: list[str]) -> int:
     engines = ["scripted-think-0ms"] if args.quick else [e.strip() for e in args.engines.split(",")]
     profiles = ["loopback"] if args.quick else [p.strip() for p in args.profiles.split(",")]
     questions = timit_utterances(timit)[: 2 if args.quick else args.questions]
+    rules = [r.strip() for r in args.confirm_rules.split(",") if r.strip()]
     results: list[dict[str, Any]] = []
-    for engine in engines:
+    for engine, rule in [(e, r) for e in engines for r in rules]:
         local = engine == "local"
-        with presence_server(*ENGINES[engine]) as server_port:
+        with presence_server(*ENGINES[engine], "--confirm-rule", rule) as server_port:
             for profile in profiles:
                 with emulator_thread(profile, server_port) as port:
                     found = measure(
                         f"http://127.0.0.1:{port}/", timit, questions, gap_s=9.0 if local else 4.0, limit_s=120
                     )
-                results.append({"engine": engine, "network": profile, **found})
+                results.append({"engine": engine, "rule": rule, "network": profile, **found})
                 print(
                     engine,
+                    rule,
                     profile,
                     {k: summary(v) for k, v in found.items() if isinstance(v, list) and k != "waterfall_ms"},
                     flush=True,
@@ -239,6 +258,7 @@ def main(argv: list[str]) -> int:
         rows.append(
             {
                 "engine": r["engine"],
+                "rule": r["rule"],
                 "network": r["network"],
                 "turns": h["n"],
                 "heard p50": h["p50"],
@@ -255,6 +275,7 @@ def main(argv: list[str]) -> int:
     stage_rows = [
         {
             "engine": r["engine"],
+            "rule": r["rule"],
             "network": r["network"],
             **{key: summary([w[key] for w in r["waterfall_ms"]], 0)["p50"] for key, _ in STAGES},
         }
@@ -267,13 +288,15 @@ def main(argv: list[str]) -> int:
     markdown = "\n\n".join(
         [
             "# Glass to glass in headless Chromium",
-            f"Command: `presence bench g2g{' --quick' if args.quick else ''}`. Per turn, ms from the true end of "
-            "speech in the fake microphone's WAV (TIMIT phone alignment) to the first reply sample heard "
+            f"Command: `presence bench g2g{' --quick' if args.quick else ''}{command_flags(args)}`. "
+            "Per turn, ms from the true end of speech in the fake microphone's WAV (TIMIT phone alignment) "
+            "to the first reply sample heard "
             "(scheduled output time + output latency) and to the first open-mouth frame rendered; A/V = mouth − "
             "sound at the reply's onset (positive: mouth late). The WAV is placed on the page clock by its first "
-            "sample over −40 dBFS (Chromium starts the file before the page's capture runs). Default turn-taking "
-            "(Silero VAD, confirmation after 800 ms of silence), so about 0.9 s of every number is the "
-            "confirmation rule (see endpointing.md). Networks: loopback; wifi 20 ms RTT ± 5 ms; "
+            "sample over −40 dBFS (Chromium starts the file before the page's capture runs). Silero VAD; rule "
+            "fixed = the default, confirmation after 800 ms of silence (about 0.9 s of every number), predictor "
+            "= the end-of-turn predictor at its trained threshold with 800 ms as its fallback (see "
+            "endpointing.md). Networks: loopback; wifi 20 ms RTT ± 5 ms; "
             "4g 80 ms RTT ± 40 ms with 2 % of chunks stalled for a retransmission.",
             table(rows, columns),
             "## Where the time goes (median ms of each consecutive stage)",

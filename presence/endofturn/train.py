@@ -10,7 +10,9 @@
    silent window of every pause the features the predictor would see are recorded with the
    truth (has the user finished an utterance?). The words are pocketsphinx's streaming
    partials at each silence onset, as the session gets them (``--words pocketsphinx``, the
-   shipped weights), or the script's words with ASR-like damage: sometimes late, sometimes
+   shipped weights), the live local engine's Whisper decode at each ``user_paused`` (``--words
+   whisper``: ``--words whisper --out presence/endofturn/weights/whisper``, keeping only
+   fusion.json; the bench's "whisper" fusion), or the script's words with ASR-like damage: sometimes late, sometimes
    the last word lost or a word swapped (``--words oracle``; the bench's "script words" fusion:
    ``--words oracle --out presence/endofturn/weights/script-words``, keeping only fusion.json).
 3. Threshold: the lowest at which ≤ 5 % of the held-out streams' mid-utterance pauses (the
@@ -38,7 +40,14 @@ from presence.audio.pcm import Float32
 from presence.audio.prosody import PauseCue
 from presence.audio.vad import WINDOW_SAMPLES, SileroVad
 from presence.endofturn import predictor as fusion
-from presence.endofturn.asr_replay import Transcript, asr_transcripts, silence_onsets
+from presence.endofturn.asr_replay import (
+    Transcript,
+    asr_transcripts,
+    pause_points,
+    silence_onsets,
+    whisper_recogniser,
+    whisper_transcripts,
+)
 from presence.endofturn.corpus import (
     DEFAULT_SWITCHBOARD,
     Utterance,
@@ -341,6 +350,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     n_held = max(1, n_streams // 5)  # the last fifth chooses the threshold, unseen by the fit
     vocabulary = sorted({w for u in utterances for w in u.tokens})
     vad = SileroVad()
+    whisper = whisper_recogniser() if args.words == "whisper" else None
     fit, held = Recorded(), Recorded()
     for s in range(n_streams):
         chosen = [turns[int(k)] for k in order[s * per_stream : (s + 1) * per_stream]]
@@ -353,9 +363,14 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         onsets = silence_onsets(probs, TurnConfig())
         if args.words == "pocketsphinx":
             transcripts, _ = asr_transcripts(stream.audio, stream.turns, onsets)
+        elif whisper is not None:
+            points = pause_points(probs, TurnConfig())
+            transcripts, _ = whisper_transcripts(stream.audio, stream.turns, points, whisper)
         else:
             transcripts = oracle_words(stream, onsets, rng, vocabulary)
         record(s, stream, probs, transcripts, text, held if s >= n_streams - n_held else fit)
+    if whisper is not None:
+        whisper.stop()
     x_arr, y_arr = np.asarray(fit.x), np.asarray(fit.y, dtype=np.float64)
     w = fit_logistic(x_arr, y_arr, l2=1e-3)
     held_p = 1.0 / (1.0 + np.exp(-np.asarray(held.x) @ w))
@@ -393,9 +408,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--tiny", action="store_true", help="six calls, for a smoke test")
     parser.add_argument(
         "--words",
-        choices=["pocketsphinx", "oracle"],
+        choices=["pocketsphinx", "whisper", "oracle"],
         default="pocketsphinx",
-        help="the transcripts the fusion learns from: the local ASR's partials, or the script's words",
+        help="the transcripts the fusion learns from: pocketsphinx's partials, Whisper's decode at each "
+        "user_paused (the live local engine), or the script's words",
     )
     args = parser.parse_args(argv)
     trained = train(args)

@@ -203,6 +203,11 @@ class TurnTaker:
         """
         self._transcript = (text, covers_until_samples)
 
+    @property
+    def words(self) -> tuple[str, int] | None:
+        """The current turn's latest words and the input sample they cover (None: none yet)."""
+        return self._transcript
+
     def reply_done(self, t_samples: int) -> list[Transition]:
         """The agent's reply for the current turn ended (played out, failed or was empty)."""
         if self.state is not TurnState.RESPONDING:

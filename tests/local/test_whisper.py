@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 from presence.audio.pcm import resample
 from presence.audio.wavfile import read_audio
 from presence.engines.local.asr import RecognizerError
-from presence.engines.local.whisper import WhisperAsr, WhisperRecognizer
+from presence.engines.local.whisper import PARTIAL_WINDOW_S, WhisperAsr, WhisperRecognizer
 
 pytestmark = pytest.mark.local_models
 
@@ -51,7 +52,7 @@ async def test_partial_transcripts_arrive_while_the_user_speaks(asr: WhisperAsr,
     loop = asyncio.get_running_loop()
     partials: asyncio.Queue[str] = asyncio.Queue()
 
-    def on_partial(text: str) -> None:
+    def on_partial(text: str, _samples: int) -> None:
         loop.call_soon_threadsafe(partials.put_nowait, text)
 
     recognizer = asr.open(on_partial)
@@ -104,3 +105,33 @@ async def test_a_decoder_failure_reaches_whoever_waits_for_the_transcript(timit_
     with pytest.raises(RecognizerError, match="not loaded"):
         await recognizer.final()
     unloaded.stop()
+
+
+async def test_a_partial_of_a_long_turn_decodes_only_its_tail_but_says_it_covers_all(
+    asr: WhisperAsr, timit_dir: Path
+) -> None:
+    loop = asyncio.get_running_loop()
+    partials: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
+
+    def on_partial(text: str, samples: int) -> None:
+        loop.call_soon_threadsafe(partials.put_nowait, (text, samples))
+
+    recognizer = asr.open(on_partial)
+    sentences = [timit(timit_dir, f"{s}/{u}.wav") for s in ("dr1-fvmh0", "dr2-marc0") for u in ("sa1", "sa2")]
+    last = sentences[-1]  # "Don't ask me to carry an oily rag like that."
+    # ~20 s of one long turn, ending mid-sentence (a loud tail, so a partial may start).
+    speech = np.concatenate([*sentences, *sentences[:-1], last[: len(last) // 2]])
+    assert len(speech) > (PARTIAL_WINDOW_S + 4) * 16_000
+    feed(recognizer, speech[:32_000])  # a first partial starts past 0.5 s
+    idle: Future[None] = Future()
+    asr.submit(lambda: idle.set_result(None), urgent=False)  # one thread: that partial is over
+    await asyncio.wait_for(asyncio.wrap_future(idle), 30)
+    while not partials.empty():
+        partials.get_nowait()
+    before = recognizer.decoded_s
+    recognizer.feed(speech[32_000:])  # in one piece: the next partial sees it all
+    text, samples = await asyncio.wait_for(partials.get(), 30)
+    assert samples == len(speech), "its words reach the end of everything heard"
+    assert recognizer.decoded_s - before <= PARTIAL_WINDOW_S + 0.01, "only the tail was decoded"
+    assert words(text) & {"ask", "me", "carry"}, text  # the last, half-said sentence's words
+    await recognizer.discard()

@@ -25,9 +25,13 @@ def cue(pitch_st: float | None) -> PauseCue:
     return PauseCue(pitch_st, None, None, 0.5)
 
 
-@pytest.fixture(scope="module")
-def shipped() -> EndOfTurnPredictor:
-    return EndOfTurnPredictor.load()
+FUSIONS = ("fusion.json", "whisper/fusion.json", "script-words/fusion.json")
+
+
+@pytest.fixture(scope="module", params=FUSIONS)
+def shipped(request: pytest.FixtureRequest) -> EndOfTurnPredictor:
+    """Every fusion in the repo: the default (pocketsphinx partials), Whisper's, the script's words."""
+    return EndOfTurnPredictor.load(REPO / "presence" / "endofturn" / "weights" / request.param)
 
 
 # ----------------------------------------------------------------------------- text
@@ -79,10 +83,12 @@ def test_shipped_fusion_decision_table(shipped: EndOfTurnPredictor) -> None:
     assert shipped.probability(context(96, dangling, pitch_st=+3.0)) < 0.5
 
 
-def test_fusion_weights_name_every_feature_and_refuse_a_mismatch() -> None:
-    data = json.loads((REPO / "presence" / "endofturn" / "weights" / "fusion.json").read_text())
+@pytest.mark.parametrize("name", FUSIONS)
+def test_fusion_weights_name_every_feature_and_refuse_a_mismatch(name: str) -> None:
+    data = json.loads((REPO / "presence" / "endofturn" / "weights" / name).read_text())
     assert list(data["weights"]) == list(FEATURES)
     assert "Switchboard" in data["attribution"] and "No TIMIT" in data["attribution"]
+    assert data["command"].startswith("python -m presence.endofturn.train")
     with pytest.raises(ValueError, match="weights"):
         EndOfTurnPredictor((1.0, 2.0), TextCompleteness.load())
 

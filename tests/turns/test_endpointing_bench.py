@@ -11,9 +11,12 @@ import numpy as np
 import pytest
 
 from presence.audio.vad import WINDOW_SAMPLES
-from presence.endofturn.asr_replay import oracle_transcripts, whisper_transcripts
+from presence.bench.endpointing import Outcome, simulate
+from presence.endofturn.asr_replay import oracle_transcripts, pause_points, whisper_transcripts
 from presence.endofturn.text import words
-from presence.testing.corpus import build_stream, load_speakers
+from presence.session.endpointing import FixedSilence
+from presence.session.turns import TurnConfig
+from presence.testing.corpus import Pause, Stream, Turn, build_stream, load_speakers
 
 RUN = "import sys; from presence.bench import endpointing as m; sys.exit(m.main(sys.argv[1:]))"
 
@@ -79,7 +82,31 @@ def test_whisper_partials_are_ready_only_after_their_decode(timit_dir: Path) -> 
     got, costs = whisper_transcripts(stream.audio, stream.turns, [turn.speech_end])
     assert len(got) == len(costs) == 1 and costs[0] > 0
     assert got[0].covers_until == turn.speech_end
-    assert got[0].ready_at >= turn.speech_end + WINDOW_SAMPLES + int(costs[0] * 16)  # a whole decode later
+    assert got[0].ready_at >= turn.speech_end + int(costs[0] * 16)  # a whole decode later
     said = {w for a, b, w in stream.words if turn.speech_start <= a and b <= turn.speech_end}
     heard = set(words(got[0].text))
     assert len(said & heard) >= len(said) // 2, (said, got[0].text)
+
+
+def test_the_engine_is_asked_for_words_speculate_ms_into_each_pause() -> None:
+    # Speech (windows 0-9), a pause of 10 windows, speech, a 2-window gap, speech, the end.
+    probs = np.array([0.9] * 10 + [0.1] * 10 + [0.9] * 10 + [0.1] * 2 + [0.9] * 5 + [0.1] * 20)
+    points = pause_points(probs, TurnConfig(speculate_ms=96))
+    # 96 ms = 3 windows of silence, reached at the end of the pause's third window; the 64 ms
+    # gap never reaches it, so the engine is not asked there.
+    assert points == [13 * WINDOW_SAMPLES, 40 * WINDOW_SAMPLES]
+
+
+def test_an_early_release_the_user_talks_over_is_yielded_at_min_speech_ms() -> None:
+    w = WINDOW_SAMPLES
+    # One turn: speech, a 320 ms pause inside it (windows 10-19), speech again, then the end.
+    probs = np.array([0.9] * 10 + [0.1] * 10 + [0.9] * 10 + [0.1] * 60)
+    turn = Turn(0, 30 * w, (Pause(10 * w, 20 * w, "phrase"),))
+    stream = Stream("s", np.zeros(len(probs) * w, np.float32), (turn,))
+    outcome = Outcome([], cut_ins={}, pauses={})
+    simulate(stream, probs, TurnConfig(min_speech_ms=64, rule=FixedSilence(160)), outcome)
+    # Released 160 ms into the pause (end of window 14), the user resumes at window 20 and the
+    # agent yields once their speech lasted 64 ms (end of window 21).
+    assert outcome.yields == [(15 * w, 20 * w, 22 * w)]
+    assert outcome.cut_ins == {"phrase": 1}
+    assert len(outcome.delays_ms) == 1, "the turn's real end is still confirmed"

@@ -48,6 +48,12 @@ class Hypothesis:
     audio_s: float  # how much audio the utterance held
 
 
+#: Called from the recogniser's thread with a partial transcript and how many samples of the
+#: utterance (counted from its first fed sample) it covers, so the engine can say which input
+#: sample the words reach (``Transcript.until_sample``, read by the end-of-turn predictor).
+PartialCallback = Callable[[str, int], None]
+
+
 class Recognizer(Protocol):
     """One session's speech recognition (pocketsphinx or Whisper), driven from the event loop."""
 
@@ -69,7 +75,7 @@ class SpeechRecognition(Protocol):
 
     def load(self) -> None: ...
     def stop(self) -> None: ...
-    def open(self, on_partial: Callable[[str], None] | None = None) -> Recognizer: ...
+    def open(self, on_partial: PartialCallback | None = None) -> Recognizer: ...
 
 
 def _make_decoder() -> Any:
@@ -142,7 +148,7 @@ class AsrWorker:
                 self._thread.start()
         self._jobs.put(job)
 
-    def open(self, on_partial: Callable[[str], None] | None = None) -> StreamingRecognizer:
+    def open(self, on_partial: PartialCallback | None = None) -> StreamingRecognizer:
         return StreamingRecognizer(self, on_partial)
 
     def load(self) -> None:
@@ -187,13 +193,13 @@ class StreamingRecognizer:
     """One session's utterances: ``feed`` audio, ``partial()`` while speaking, ``final()`` at the end.
 
     Holds no decoder between utterances. ``on_partial`` is called from the worker thread with
-    each changed partial hypothesis.
+    each changed partial hypothesis and the utterance samples it covers.
     """
 
     def __init__(
         self,
         worker: AsrWorker | None = None,
-        on_partial: Callable[[str], None] | None = None,
+        on_partial: PartialCallback | None = None,
         partial_every_s: float = 0.3,
     ) -> None:
         self._own_worker = worker is None
@@ -286,7 +292,7 @@ class StreamingRecognizer:
             text = self._hyp()
             if text and text != self._last_partial:
                 self._last_partial = text
-                self._on_partial(text)
+                self._on_partial(text, self._samples)
 
     def _hyp(self) -> str:
         hyp = self._decoder.hyp() if self._decoder is not None else None

@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-import numpy as np
-
 from presence.audio.espeak import Espeak, Voice
 from presence.config import Settings
 from presence.engines.base import (
@@ -140,9 +138,12 @@ class LocalSession(EngineSession):
         self._outputs: asyncio.Queue[EngineOutput | None] = asyncio.Queue(maxsize=256)
         self._loop = asyncio.get_running_loop()
         self._recognizer = engine.asr.open(self._on_partial)
-        self._pre_roll: deque[np.ndarray] = deque()
+        self._pre_roll: deque[InputAudio] = deque()
         self._pre_roll_samples = 0
         self._listening_turn: int | None = None  # the user turn the recognizer is hearing
+        # The input sample of the first sample the recognizer heard in its current utterance:
+        # the recognizer counts samples, the session's turn machine counts input samples.
+        self._utterance_origin: int | None = None
         self._reply: _Reply | None = None
         self._closed = False
         #: turn → stage → perf_counter(): when each stage of the reply that was kept happened
@@ -162,12 +163,19 @@ class LocalSession(EngineSession):
 
     async def push_audio(self, audio: InputAudio) -> None:
         if self._listening_turn is not None:
-            self._recognizer.feed(audio.samples)
+            self._hear(audio)
             return
-        self._pre_roll.append(audio.samples)
+        self._pre_roll.append(audio)
         self._pre_roll_samples += len(audio.samples)
-        while self._pre_roll and self._pre_roll_samples - len(self._pre_roll[0]) >= PRE_ROLL_S * INPUT_SAMPLE_RATE:
-            self._pre_roll_samples -= len(self._pre_roll.popleft())
+        while (
+            self._pre_roll and self._pre_roll_samples - len(self._pre_roll[0].samples) >= PRE_ROLL_S * INPUT_SAMPLE_RATE
+        ):
+            self._pre_roll_samples -= len(self._pre_roll.popleft().samples)
+
+    def _hear(self, audio: InputAudio) -> None:
+        if self._utterance_origin is None:
+            self._utterance_origin = audio.input_sample
+        self._recognizer.feed(audio.samples)
 
     async def turn_event(self, event: TurnEvent) -> None:
         match event.kind:
@@ -228,17 +236,22 @@ class LocalSession(EngineSession):
             self._recognizer.resumed()  # the same turn goes on after a pause
             self._pause_transcript = None
         if self._listening_turn is None:
-            for samples in self._pre_roll:
-                self._recognizer.feed(samples)
+            for audio in self._pre_roll:
+                self._hear(audio)
             self._pre_roll.clear()
             self._pre_roll_samples = 0
         self._listening_turn = turn_id
 
-    def _on_partial(self, text: str) -> None:
-        """From the recognizer thread: a new partial transcript of the current user turn."""
-        turn_id = self._listening_turn
-        if turn_id is not None and not self._closed:
-            self._loop.call_soon_threadsafe(self._emit_nowait, Transcript("user", text, False, turn_id))
+    def _on_partial(self, text: str, samples: int) -> None:
+        """From the recognizer thread: a new partial transcript of the current user turn, covering
+        its first ``samples``."""
+        turn_id, origin = self._listening_turn, self._utterance_origin
+        if turn_id is not None and origin is not None and not self._closed:
+            self._loop.call_soon_threadsafe(self._partial_arrived, turn_id, origin, text, samples)
+
+    def _partial_arrived(self, turn_id: int, origin: int, text: str, samples: int) -> None:
+        if turn_id == self._listening_turn and origin == self._utterance_origin:  # not a stale utterance's
+            self._emit_nowait(Transcript("user", text, False, turn_id, until_sample=origin + samples))
 
     async def _speculate(self, turn_id: int) -> None:
         asked = time.perf_counter()
@@ -248,11 +261,18 @@ class LocalSession(EngineSession):
             log.warning("transcript at the pause failed (the final one will retry): %s", exc)
             return
         self._pause_transcript = (turn_id, asked, time.perf_counter(), hypothesis.text)
+        origin = self._utterance_origin
+        if hypothesis.text and origin is not None and turn_id == self._listening_turn:
+            # The words up to the pause, stamped with the input sample they reach: the session
+            # gives them to its turn machine, whose end-of-turn predictor reads them.
+            until = origin + round(hypothesis.audio_s * INPUT_SAMPLE_RATE)
+            await self._emit(Transcript("user", hypothesis.text, False, turn_id, until_sample=until))
         if speakable(hypothesis.text):
             self._start_reply(turn_id, hypothesis.text).mark("speculated")
 
     async def _confirm(self, turn_id: int) -> None:
         self._listening_turn = None
+        origin, self._utterance_origin = self._utterance_origin, None  # final() ends the utterance
         confirmed = time.perf_counter()
         speculation = self._speculation
         if speculation is not None and not speculation.done():
@@ -268,7 +288,8 @@ class LocalSession(EngineSession):
             await self._emit(ReplyEnd(turn_id, "error"))
             return
         asr_final = time.perf_counter()
-        await self._emit(Transcript("user", hypothesis.text, True, turn_id))
+        until = origin + round(hypothesis.audio_s * INPUT_SAMPLE_RATE) if origin is not None else None
+        await self._emit(Transcript("user", hypothesis.text, True, turn_id, until_sample=until))
         self.timings[turn_id] = {"confirmed": confirmed, "asr_final": asr_final, "transcript_ready": asr_final}
         if pause is not None and pause[0] == turn_id:
             # When the final transcript is the pause's, it was ready when that decode ended.

@@ -12,8 +12,11 @@ Whisper is not streaming. Two things make it fit a live conversation:
   :func:`cut_repetition` end that.
 - The engine asks for the transcript the moment the user pauses (``USER_PAUSED``), so the
   decode runs while the turn-taking rule is still waiting for confirmation; the final result
-  reuses it unless the user spoke again. Partial transcripts re-decode the growing turn every
-  ``PARTIAL_EVERY_S``, at lower priority than any pause or final decode.
+  reuses it unless the user spoke again. That decode's words, stamped with the input sample they
+  cover, are what the end-of-turn predictor reads (~100 ms after ``USER_PAUSED`` on one core).
+  Partial transcripts re-decode the turn's last ``PARTIAL_WINDOW_S`` every ``PARTIAL_EVERY_S``, at lower priority
+  than any pause or final decode, and never while the audio's tail is quiet (a pause may be
+  starting, and its decode must not queue behind a partial on the one decoding thread).
 
 One model and one decoding thread serve every session; a session holds only its audio.
 """
@@ -36,7 +39,7 @@ from typing import Any, Final
 import numpy as np
 
 from presence.audio.pcm import Float32
-from presence.engines.local.asr import MAX_UTTERANCE_S, Hypothesis, RecognizerError
+from presence.engines.local.asr import MAX_UTTERANCE_S, Hypothesis, PartialCallback, RecognizerError
 from presence.engines.local.repetition import cut_repetition
 from presence.media import INPUT_SAMPLE_RATE
 
@@ -50,10 +53,16 @@ TOKENS_PER_S: Final = 10  # decoder cap per second of audio: speech is 3-5 token
 MIN_TOKENS: Final = 10
 MAX_TOKENS: Final = 224  # half of Whisper's text context
 PARTIAL_EVERY_S: Final = 0.5
+# A partial decodes only the turn's last PARTIAL_WINDOW_S: its cost stays bounded however long
+# the user talks (a decode grows with its audio), so the pause's decode, which may queue behind
+# one on the shared thread, is never held up by more than this. The end-of-turn text model
+# reads only the last few words; the final transcript always decodes the whole turn.
+PARTIAL_WINDOW_S: Final = 8.0
 NO_SPEECH_PROB: Final = 0.6  # with an average token log-probability under NO_SPEECH_LOGPROB:
 NO_SPEECH_LOGPROB: Final = -1.0  # the turn held no speech (faster-whisper's defaults)
 SILENT_RMS: Final = 0.001  # -60 dBFS: no 20 ms frame louder than this is not decoded at all
 SPEECH_RMS: Final = 0.02  # audio after a pause louder than this invalidates the pause's decode
+QUIET_TAIL_RMS: Final = 0.01  # -40 dBFS: a partial is not started while the last 40 ms are this quiet
 MODEL_NAME: Final = "whisper-tiny.en"
 _URGENT, _BACKGROUND = 0, 1  # job priorities: pause/final decodes before partials
 
@@ -141,7 +150,7 @@ class WhisperAsr:
             thread.join()
         self._model = None
 
-    def open(self, on_partial: Callable[[str], None] | None = None) -> WhisperRecognizer:
+    def open(self, on_partial: PartialCallback | None = None) -> WhisperRecognizer:
         return WhisperRecognizer(self, on_partial)
 
     # -- decoding (on the worker thread) ----------------------------------------------------
@@ -217,7 +226,7 @@ class WhisperRecognizer:
     the pause, kept for ``final()``), ``final()``, ``resumed()``, ``discard()``, ``close()``.
     """
 
-    def __init__(self, asr: WhisperAsr, on_partial: Callable[[str], None] | None = None) -> None:
+    def __init__(self, asr: WhisperAsr, on_partial: PartialCallback | None = None) -> None:
         self._asr = asr
         self._on_partial = on_partial
         self._chunks: list[Float32] = []
@@ -244,6 +253,7 @@ class WhisperRecognizer:
             and self._pause is None
             and not self._partial_running
             and self._since_partial >= PARTIAL_EVERY_S * INPUT_SAMPLE_RATE
+            and not self._tail_is_quiet()
         ):
             self._since_partial = 0
             self._partial_running = True
@@ -281,6 +291,19 @@ class WhisperRecognizer:
 
     # -- helpers --------------------------------------------------------------------------
 
+    def _tail_is_quiet(self) -> bool:
+        """The last 40 ms are quieter than speech: a pause may be starting. A partial started now
+        would hold the one decoding thread just when the pause's decode (the words the turn
+        decision reads) is asked for, so it waits until the user is audibly speaking again."""
+        tail: list[Float32] = []
+        held = 0
+        for chunk in reversed(self._chunks):
+            if held >= 2 * 320:
+                break
+            tail.insert(0, chunk)
+            held += len(chunk)
+        return held >= 2 * 320 and _loudest_frame_rms(np.concatenate(tail)[-2 * 320 :]) < QUIET_TAIL_RMS
+
     def _spoke_since_pause(self) -> bool:
         """Any 20 ms after the pause louder than quiet-room noise (-34 dBFS)?"""
         return _loudest_frame_rms(self._audio()[self._pause_samples :]) > SPEECH_RMS
@@ -317,11 +340,11 @@ class WhisperRecognizer:
             try:
                 if turn != self._turn or self._pause is not None or self._closed:
                     return  # the turn ended or paused meanwhile: this partial is stale
-                decoded = self._asr.decode(audio)
+                decoded = self._asr.decode(audio[-int(PARTIAL_WINDOW_S * INPUT_SAMPLE_RATE) :])
                 self.cpu_s += decoded.cpu_s
                 self.decoded_s += decoded.audio_s
                 if decoded.text and turn == self._turn and self._on_partial is not None:
-                    self._on_partial(decoded.text)
+                    self._on_partial(decoded.text, len(audio))
             except Exception:
                 log.exception("Whisper failed on a partial transcript; the final one will retry")
             finally:
