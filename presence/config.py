@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     log_level: str = "info"
     workers: int = Field(1, ge=1, le=64, description="worker processes on the one port (deploy/README.md)")
     drain_timeout_s: float = Field(
-        20.0, ge=0, description="on SIGTERM, how long turns in flight may finish before sessions close 1001"
+        10.0, ge=0, description="on SIGTERM, how long turns in flight may finish before sessions close 1001"
     )
     lipsync: Literal["auto", "phonemes", "transcript", "audio", "audio-causal", "audio-mlp", "energy"] = Field(
         "auto",

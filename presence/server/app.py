@@ -327,7 +327,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def readyz(request: Request) -> Response:
         """Readiness: 200 while this worker takes new sessions, 503 once it drains; with this
         worker's pid, sessions and peak memory (each worker loads its own models)."""
-        body = {"status": "draining" if hub.draining else "ready", **worker_facts(len(hub.transports))}
+        sessions = sum(1 for transport in hub.transports if transport.session is not None)
+        body = {"status": "draining" if hub.draining else "ready", **worker_facts(sessions)}
         return JSONResponse(body, status_code=503 if hub.draining else 200)
 
     metrics_allowed = _split(settings.metrics_allow)
