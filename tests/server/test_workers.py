@@ -87,6 +87,7 @@ async def a_turn(client: PresenceClient) -> None:
     await client.wait_for_event(lambda e: e.get("type") == "metrics", 15)
 
 
+@pytest.mark.slow
 async def test_two_workers_share_the_port_and_one_metrics_endpoint_adds_them_up(
     two_workers: tuple[int, subprocess.Popen[bytes], Path],
 ) -> None:
