@@ -39,7 +39,7 @@ def test_scale_suite_runs_at_ci_size(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     levels = json.loads(out.read_text())["levels"]
-    assert [level["sessions"] for level in levels] == [1, 4]
+    assert [(level["workers"], level["sessions"]) for level in levels] == [(1, 1), (1, 4), (2, 1), (2, 4)]
     assert all(level["overhead_ms"]["n"] == level["sessions"] for level in levels)
 
 
