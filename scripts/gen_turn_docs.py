@@ -1,7 +1,7 @@
-"""Write the turn-taking table and state diagram into docs/turn-taking.md, from the code.
+"""Write the turn-taking and reply-lifecycle tables and diagrams into docs/turn-taking.md.
 
-Run ``python scripts/gen_turn_docs.py`` after changing ``presence/session/turns.py``; a test
-fails while the document and the table disagree.
+Run ``python scripts/gen_turn_docs.py`` after changing ``presence/session/turns.py`` or
+``presence/session/replies.py``; a test fails while the document and the tables disagree.
 """
 
 from __future__ import annotations
@@ -9,10 +9,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from presence.session import replies
 from presence.session.turns import ENGINE_EVENTS, TRANSITIONS, WHY
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "turn-taking.md"
 BEGIN, END = "<!-- BEGIN generated from presence/session/turns.py -->", "<!-- END generated -->"
+REPLY_BEGIN = "<!-- BEGIN generated from presence/session/replies.py -->"
+REPLY_END = "<!-- END generated replies -->"
 
 
 def transition_table() -> str:
@@ -40,14 +43,31 @@ def generated() -> str:
     return f"{BEGIN}\n{state_diagram()}\n\n{transition_table()}\n{END}"
 
 
+def reply_lifecycle() -> str:
+    lines = ["```mermaid", "stateDiagram-v2", "    [*] --> held"]
+    rows = ["| state | move | next state | why |", "|---|---|---|---|"]
+    for (state, move), target in replies.MOVES.items():
+        lines.append(f"    {state.value} --> {target.value}: {move.value}")
+        rows.append(f"| {state.value} | {move.value} | {target.value} | {replies.WHY[(state, move)]} |")
+    lines += [f"    {state.value} --> [*]" for state in replies.ReplyState if state in replies.TERMINAL]
+    lines.append("```")
+    return f"{REPLY_BEGIN}\n" + "\n".join(lines) + "\n\n" + "\n".join(rows) + f"\n{REPLY_END}"
+
+
+def _replace(text: str, begin: str, end: str, block: str) -> str:
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return head + block + tail
+
+
 def main() -> int:
     text = DOC.read_text()
-    if BEGIN not in text or END not in text:
-        print(f"{DOC} lacks the markers {BEGIN} … {END}", file=sys.stderr)
-        return 1
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    DOC.write_text(head + generated() + tail)
+    for begin, end in ((BEGIN, END), (REPLY_BEGIN, REPLY_END)):
+        if begin not in text or end not in text:
+            print(f"{DOC} lacks the markers {begin} … {end}", file=sys.stderr)
+            return 1
+    text = _replace(text, BEGIN, END, generated())
+    DOC.write_text(_replace(text, REPLY_BEGIN, REPLY_END, reply_lifecycle()))
     return 0
 
 

@@ -67,7 +67,7 @@ class Metrics:
         )
 
     def observe_turn(self, record: TurnRecord) -> None:
-        outcome = "interrupted" if record.interrupted else "error" if record.error else "done"
+        outcome = record.outcome or ("interrupted" if record.interrupted else "error" if record.error else "done")
         self.turns.labels(outcome=outcome).inc()
         self.abandoned_speculations.inc(record.abandoned_speculations)
         origin = record.last_speech_received_s

@@ -79,6 +79,11 @@ class ReplyStream:
         """Timeline sample just after the last audio handed out so far."""
         return self._buffer_start
 
+    @property
+    def source_rate(self) -> int | None:
+        """The engine's sample rate, once its first chunk arrived."""
+        return self._source_rate
+
     def push(self, chunk: AudioChunk) -> list[Frame]:
         if self.finished:
             return []

@@ -36,6 +36,7 @@ class TurnRecord:
     user_text: str = ""
     agent_text: str = ""
     error: str | None = None
+    outcome: str | None = None  # "done", "error" or "interrupted", decided when the turn ends
     marks: TurnMarks | None = None  # sample-exact turn-taking decisions (input timeline)
     animation: dict[str, Any] | None = None  # the animator's report (e.g. effective look-ahead)
 

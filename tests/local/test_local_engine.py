@@ -128,10 +128,14 @@ async def test_a_redone_speculation_is_retracted_before_the_new_reply(engine: Lo
     half = len(question) // 2
     await feed(session, question[:half])
     await session.turn_event(TurnEvent(TurnEventKind.USER_PAUSED, 1, 0))  # speculates on half the words
-    await asyncio.sleep(0.3)
+    outputs = []
+    async for item in session.outputs():  # the speculation is under way once it speaks
+        outputs.append(item)
+        if isinstance(item, AudioChunk):
+            break
     await feed(session, question[half:])  # the turn machine would not confirm here; the engine must cope anyway
     await session.turn_event(TurnEvent(TurnEventKind.TURN_CONFIRMED, 1, 0))
-    outputs = await collect(session, 1)
+    outputs += await collect(session, 1)
     await session.close()
     kinds = [(type(o).__name__, getattr(o, "reason", None)) for o in outputs]
     assert ("ReplyEnd", "cancelled") in kinds

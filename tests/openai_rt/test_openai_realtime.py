@@ -98,7 +98,11 @@ async def test_a_barge_in_cancels_the_response_and_truncates_it_where_the_user_s
             if heard >= MODEL_RATE // 2:
                 break
     await session.interrupt(Interrupt(1, 9_600))  # the user heard 400 ms of it
-    await asyncio.sleep(0.3)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while not (fake.recorded.cancels and fake.recorded.truncations):  # the service has heard both
+        assert loop.time() < deadline, "the cancel and the truncation never reached the service"
+        await asyncio.sleep(0.01)
     await session.close()
     assert fake.recorded.cancels == 1
     truncation = fake.recorded.truncations[0]

@@ -60,8 +60,12 @@ async def test_speculative_reply_is_dropped_when_the_user_resumes(server_factory
         client = PresenceClient(srv.url)
         await client.connect()
         await stream(client, speech_like(0.5), silence(0.3), speech_like(0.5, seed=1))
-        await asyncio.sleep(0.2)
-        assert "speculating" in states(client)
+
+        def abandoned(_: Any) -> bool:  # speculating, then the user went on
+            seen = states(client)
+            return "speculating" in seen and "user_speaking" in seen[seen.index("speculating") :]
+
+        await client.wait_for_event(abandoned, 5)
         assert not client.received.audio, "nothing of the abandoned speculation reached the client"
         await stream(client, silence(0.9))
         await client.wait_for_event(lambda b: b.get("type") == "metrics", 5)

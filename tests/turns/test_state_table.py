@@ -50,3 +50,4 @@ def test_the_documented_table_and_diagram_are_generated_from_the_code() -> None:
     generator = runpy.run_path(str(REPO / "scripts" / "gen_turn_docs.py"))
     doc = (REPO / "docs" / "turn-taking.md").read_text()
     assert generator["generated"]() in doc, "regenerate with: python scripts/gen_turn_docs.py"
+    assert generator["reply_lifecycle"]() in doc, "regenerate with: python scripts/gen_turn_docs.py"
