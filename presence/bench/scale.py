@@ -271,6 +271,7 @@ def main(argv: list[str]) -> int:
             "confirm→audio p99": r["confirm_to_audio_ms"]["p99"],
             "jitter p50": r["send_jitter_ms"]["p50"],
             "jitter p99": r["send_jitter_ms"]["p99"],
+            "server cpu %": round(r["server_cpu_pct_per_session"] * r["sessions"]),
             "cpu %/session": r["server_cpu_pct_per_session"],
             "rss MB": r["server_rss_mb"],
             "rss KB/session": r["server_rss_growth_kb_per_session"],
@@ -305,6 +306,15 @@ def main(argv: list[str]) -> int:
             + ".",
         ]
     )
+    cores = len(os.sched_getaffinity(0))
+    busiest = max((r["load_average_1min"] for r in rows), default=0.0)
+    if busiest > cores:
+        markdown += (
+            f"\n\nThe machine was oversubscribed during this run (load average up to {busiest:.0f} on {cores} "
+            "cores, from other jobs): where `server cpu %` stays far below 100 per worker while latency "
+            "grows, the server was waiting for a core, not busy with its own work. These rows compare 1 "
+            "and 2 workers under the same contention; they are not presence's ceiling on an idle machine."
+        )
     write_results(
         {"suite": "scale", "levels": rows, "largest_ok": largest, "nginx": not args.no_nginx},
         markdown,
