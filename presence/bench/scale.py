@@ -206,7 +206,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--md", default="docs/benchmarks/scale.md")
     args = parser.parse_args(argv)
     levels = [1, 4] if args.quick else [int(n) for n in args.sessions.split(",")]
-    worker_counts = [int(n) for n in args.workers.split(",")]
+    # --quick (CI) checks the multi-worker path only: one server start instead of two.
+    worker_counts = [2] if args.quick else [int(n) for n in args.workers.split(",")]
     turns = 1 if args.quick else args.turns
     flags = (
         "--engine",
@@ -282,7 +283,7 @@ def main(argv: list[str]) -> int:
     columns = [(k, k) for k in flat[0]] if flat else []
     command = (
         f"presence bench scale{' --quick' if args.quick else ''} --sessions {','.join(map(str, levels))} "
-        f"--workers {args.workers} --turns {turns} --client-procs {args.client_procs}"
+        f"--workers {','.join(map(str, worker_counts))} --turns {turns} --client-procs {args.client_procs}"
         + (" --no-nginx" if args.no_nginx else "")
     )
     where = (

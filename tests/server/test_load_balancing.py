@@ -196,9 +196,15 @@ async def test_sessions_spread_over_two_backends_and_new_ones_survive_one_being_
         assert (a.sessions(), b.sessions()) == (2, 2), "least_conn spread the sessions"
         a.process.kill()  # a crash, not a drain: its sessions are lost with it
         a.process.wait(10)
-        for client in clients:
-            with contextlib.suppress(TimeoutError):
-                await client.wait_closed(0.5 if client.close_code is None else 0)
+        # The proxy closes the killed backend's sessions: wait for the first two closes.
+        waits = [asyncio.create_task(client.wait_closed(15)) for client in clients]
+        for closed, next_close in enumerate(asyncio.as_completed(waits, timeout=15), start=1):
+            await next_close
+            if closed == 2:
+                break
+        for wait in waits:
+            wait.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
         survivors = [c for c in clients if c.close_code is None]
         assert len(survivors) == 2, "the killed backend's sessions ended, the other's did not"
         # New sessions still open: nginx finds the dead backend refusing and tries the other.
