@@ -12,10 +12,11 @@ own socket, so sessions spread evenly and no worker needs the parent's descripto
 only, which is where this server is deployed.
 
 The supervisor forwards SIGTERM/SIGINT to every worker (each drains, app.Server), restarts a
-worker that exits on its own after it had started (a worker signalled alone restarts
-drained), and gives up, stopping all, when one exits within ``STARTUP_GRACE_S`` of its
-start (a configuration or model error would repeat forever). It owns a per-run
-PROMETHEUS_MULTIPROC_DIR (removed at exit) unless the operator set one.
+worker that exits on its own after it was serving (a worker signalled alone restarts
+drained), and gives up, stopping all, when one exits before it served (a configuration,
+port or model error would repeat forever); a worker reports that it serves from uvicorn's
+first main-loop tick. It owns a per-run PROMETHEUS_MULTIPROC_DIR (removed at exit) unless
+the operator set one.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ import shutil
 import signal
 import socket
 import tempfile
-import time
 from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event
 from pathlib import Path
 from types import FrameType
 
@@ -38,7 +39,6 @@ from presence.config import Settings
 
 log = logging.getLogger(__name__)
 
-STARTUP_GRACE_S = 10.0
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
@@ -54,8 +54,10 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run_worker(settings: Settings, index: int) -> None:
-    """One worker process: the same server as ``presence serve``, on its own reuse-port socket."""
+def run_worker(settings: Settings, index: int, serving: Event) -> None:
+    """One worker process: the same server as ``presence serve``, on its own reuse-port socket;
+    sets ``serving`` once it is up."""
+    listener = reuse_port_socket(settings.host, settings.port)  # a taken port fails before the imports
     from presence.server.app import Server, create_app, uvicorn_config
     from presence.server.logs import guard_server_logs
 
@@ -64,10 +66,15 @@ def run_worker(settings: Settings, index: int) -> None:
         format=f"%(asctime)s %(levelname)s worker-{index} %(name)s: %(message)s",
     )
     app = create_app(settings)
-    config = uvicorn_config(app, settings)
+
+    async def notify() -> None:
+        serving.set()
+
+    # uvicorn calls this on its first main-loop tick, after startup (then hourly).
+    config = uvicorn_config(app, settings, callback_notify=notify, timeout_notify=3600)
     guard_server_logs()
     server = Server(config, app.state.hub, settings.drain_timeout_s)
-    server.run(sockets=[reuse_port_socket(settings.host, settings.port)])
+    server.run(sockets=[listener])
 
 
 class Supervisor:
@@ -76,7 +83,7 @@ class Supervisor:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.context = multiprocessing.get_context("spawn")  # no fork after threads or models
-        self.workers: dict[int, tuple[BaseProcess, float]] = {}
+        self.workers: dict[int, tuple[BaseProcess, Event]] = {}
         self.stopping = False
         self.signals = 0
         self.failed = False
@@ -115,9 +122,12 @@ class Supervisor:
         self.stopping = True
 
     def _start(self, index: int) -> None:
-        process = self.context.Process(target=run_worker, args=(self.settings, index), name=f"presence-worker-{index}")
+        serving = self.context.Event()
+        process = self.context.Process(
+            target=run_worker, args=(self.settings, index, serving), name=f"presence-worker-{index}"
+        )
         process.start()
-        self.workers[index] = (process, time.monotonic())
+        self.workers[index] = (process, serving)
         log.info("worker %d started (pid %s)", index, process.pid)
 
     def _watch(self, wake: socket.socket) -> None:
@@ -132,15 +142,15 @@ class Supervisor:
             if wake in ready:
                 with contextlib.suppress(BlockingIOError):
                     wake.recv(64)
-            for index, (process, started) in list(self.workers.items()):
+            for index, (process, serving) in list(self.workers.items()):
                 if process.is_alive():
                     continue
                 process.join()
                 self._forget(index, process)
                 if self.stopping:
                     continue
-                if time.monotonic() - started < STARTUP_GRACE_S:
-                    log.error("worker %d exited with %s while starting: stopping all", index, process.exitcode)
+                if not serving.is_set():
+                    log.error("worker %d exited with %s before serving: stopping all", index, process.exitcode)
                     self.failed = self.stopping = True
                     self.signals += 1
                 else:

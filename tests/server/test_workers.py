@@ -1,6 +1,7 @@
 """`presence serve --workers 2` as an operator runs it: two worker processes on one port,
-sessions spread over both by the kernel, one /metrics that adds both up, and SIGTERM to the
-supervisor draining every worker and removing the metrics directory."""
+sessions spread over both by the kernel, a crashed worker replaced, one /metrics that adds
+them up, SIGTERM to the supervisor draining every worker and removing the metrics directory;
+and workers that cannot start stopping the supervisor with an error."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -92,9 +94,21 @@ async def test_two_workers_share_the_port_and_one_metrics_endpoint_adds_them_up(
     two_workers: tuple[int, subprocess.Popen[bytes], Path],
 ) -> None:
     port, process, temp = two_workers
-    pids = await asyncio.to_thread(worker_pids_seen, port, 2, 60)
-    assert process.pid not in pids, "sessions are served by workers, not the supervisor"
+    first = await asyncio.to_thread(worker_pids_seen, port, 2, 60)
+    assert process.pid not in first, "sessions are served by workers, not the supervisor"
     assert next(p.name for p in temp.iterdir()).startswith("presence-metrics-")
+
+    # A worker that crashes is replaced, and the port goes on serving.
+    os.kill(min(first), signal.SIGKILL)
+    seen: set[int] = set()
+
+    def a_new_worker_answers() -> bool:
+        with contextlib.suppress(OSError):
+            seen.add(int(str(get_json(f"http://127.0.0.1:{port}/readyz")["pid"])))
+        return bool(seen - first)
+
+    await asyncio.to_thread(wait_until, a_new_worker_answers, 60, "a replacement worker")
+    pids = (first - {min(first)}) | (seen - first)
 
     # Open sessions until the kernel has given both workers some (it hashes each connection).
     # Each asks one worker's /v1/token and may land on the other: the workers share the secret.
@@ -107,7 +121,7 @@ async def test_two_workers_share_the_port_and_one_metrics_endpoint_adds_them_up(
         await client.connect()
         clients.append(client)
         per_worker = {labels["pid"]: value for labels, value in scrape(port)["presence_sessions_active"]}
-    assert {int(pid) for pid in per_worker} == pids, "one active-sessions series per worker"
+    assert {int(pid) for pid in per_worker} == pids, "one active-sessions series per live worker"
     assert sum(per_worker.values()) == len(clients)
 
     # A turn on every session: the turn histograms count them all, whichever worker answers.
@@ -123,3 +137,17 @@ async def test_two_workers_share_the_port_and_one_metrics_endpoint_adds_them_up(
     assert set(codes) == {1001} and {c.close_reason for c in clients} == {RECONNECT_REASON}
     assert await asyncio.to_thread(process.wait, 20) == 0
     assert not list(temp.iterdir()), "the per-run metrics directory is removed"
+
+
+def test_workers_that_cannot_start_stop_the_supervisor_with_an_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:  # a listener without SO_REUSEPORT: the workers cannot bind
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        cmd = [sys.executable, "-m", "presence.cli", "serve", "--engine", "scripted", "--vad", "energy"]
+        done = subprocess.run(
+            [*cmd, "--port", str(port), "--workers", "2"], cwd=REPO, env=env, capture_output=True, text=True, timeout=90
+        )
+    assert done.returncode == 1
+    assert "before serving: stopping all" in done.stderr
