@@ -43,13 +43,14 @@ METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def reuse_port_socket(host: str, port: int) -> socket.socket:
-    """A listening socket that sibling workers bind to the same address as well."""
+    """A socket bound where sibling workers bind too, not yet listening: the kernel gives a
+    socket connections only once it listens, which uvicorn does after the app's startup (the
+    models loaded), so no connection waits in the backlog of a worker still starting."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
-    sock.listen(2048)
     sock.set_inheritable(False)
     return sock
 
