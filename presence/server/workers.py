@@ -22,6 +22,7 @@ the operator set one.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -40,6 +41,7 @@ from presence.config import Settings
 log = logging.getLogger(__name__)
 
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def reuse_port_socket(host: str, port: int) -> socket.socket:
@@ -55,9 +57,20 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run_worker(settings: Settings, index: int, serving: Event) -> None:
+def follow_parent(parent_pid: int) -> None:
+    """SIGTERM this process when the supervisor dies, even by SIGKILL (Linux prctl
+    PR_SET_PDEATHSIG): orphaned workers would go on serving the port with nobody to stop them."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        log.warning("worker cannot follow its supervisor (prctl errno %d)", ctypes.get_errno())
+    if os.getppid() != parent_pid:  # the supervisor died before the prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def run_worker(settings: Settings, index: int, serving: Event, parent_pid: int) -> None:
     """One worker process: the same server as ``presence serve``, on its own reuse-port socket;
     sets ``serving`` once it is up."""
+    follow_parent(parent_pid)
     listener = reuse_port_socket(settings.host, settings.port)  # a taken port fails before the imports
     from presence.server.app import Server, create_app, uvicorn_config
     from presence.server.logs import guard_server_logs
@@ -125,7 +138,7 @@ class Supervisor:
     def _start(self, index: int) -> None:
         serving = self.context.Event()
         process = self.context.Process(
-            target=run_worker, args=(self.settings, index, serving), name=f"presence-worker-{index}"
+            target=run_worker, args=(self.settings, index, serving, os.getpid()), name=f"presence-worker-{index}"
         )
         process.start()
         self.workers[index] = (process, serving)

@@ -151,3 +151,18 @@ def test_workers_that_cannot_start_stop_the_supervisor_with_an_error(tmp_path: P
         )
     assert done.returncode == 1
     assert "before serving: stopping all" in done.stderr
+
+
+@pytest.mark.slow
+async def test_workers_do_not_outlive_a_killed_supervisor(
+    two_workers: tuple[int, subprocess.Popen[bytes], Path],
+) -> None:
+    port, process, _ = two_workers
+    pids = await asyncio.to_thread(worker_pids_seen, port, 2, 60)
+    process.kill()  # SIGKILL: the supervisor cannot forward anything
+    process.wait(10)
+
+    def workers_gone() -> bool:
+        return not any(Path(f"/proc/{pid}").exists() for pid in pids)
+
+    await asyncio.to_thread(wait_until, workers_gone, 30, "the orphaned workers to exit")
