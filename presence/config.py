@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from presence.session import defaults as turn_defaults
+
 EngineName = Literal["local", "scripted", "gemini", "openai"]
 
 
@@ -64,19 +66,23 @@ class Settings(BaseSettings):
 
     # turn-taking
     vad: Literal["silero", "energy"] = Field("silero", description="voice activity detector")
-    speculate_ms: int = Field(96, description="silence after which the reply starts, held back")
+    speculate_ms: int = Field(turn_defaults.SPECULATE_MS, description="silence after which the reply starts, held back")
     confirm_rule: Literal["fixed", "adaptive", "predictor"] = Field(
         "fixed", description="how much silence ends a turn (docs/turn-taking.md)"
     )
     confirm_ms: int = Field(
-        800,
+        turn_defaults.CONFIRM_MS,
         description="silence that ends a turn (fixed rule; mid-sentence wait for adaptive; fallback for predictor)",
     )
-    final_ms: int = Field(480, description="adaptive rule: silence after a sentence-final pitch fall")
+    final_ms: int = Field(
+        turn_defaults.FINAL_MS, description="adaptive rule: silence after a sentence-final pitch fall"
+    )
     predictor_threshold: float | None = Field(
         None, description="predictor rule: end-of-turn probability that releases the reply (default: trained)"
     )
-    min_barge_in_ms: int = Field(200, description="user speech must last this long to interrupt the agent")
+    min_barge_in_ms: int = Field(
+        turn_defaults.MIN_BARGE_IN_MS, description="user speech must last this long to interrupt the agent"
+    )
     yield_window_ms: int | None = Field(
         None,
         description="speech this soon after a release means it was early: the agent yields, same turn "

@@ -2,7 +2,7 @@
 
 The ``av`` wheel bundles libopus, so no system library is needed. Raw packets carry no Ogg
 header, so the *pre-skip* that a container would announce is handled here: an Opus encoder
-runs ``PRE_SKIP_SAMPLES`` (312 at 48 kHz, 6.5 ms) behind its input, and the first that many
+runs ``OPUS_PRE_SKIP_SAMPLES`` (312 at 48 kHz, 6.5 ms) behind its input, and the first that many
 decoded samples of a stream are the encoder's look-ahead, not audio. docs/protocol.md fixes
 the convention: timestamps refer to the PCM *after* pre-skip removal. So
 
@@ -22,17 +22,13 @@ from __future__ import annotations
 
 import contextlib
 from fractions import Fraction
-from typing import Final
 
 import av
 import numpy as np
 
 from presence.audio.pcm import Float32
+from presence.media import OPUS_FRAME_SAMPLES, OPUS_PRE_SKIP_SAMPLES, OPUS_SAMPLE_RATE
 from presence.protocol.errors import InvalidPayload
-from presence.protocol.hello import OPUS_SAMPLE_RATE
-
-FRAME_SAMPLES: Final = 960  # 20 ms at 48 kHz
-PRE_SKIP_SAMPLES: Final = 312  # libopus look-ahead at 48 kHz (2.5 ms + 4 ms); also Chromium's
 
 
 class OpusError(InvalidPayload):
@@ -49,7 +45,7 @@ class OpusDecoder:
         self._codec.sample_rate = OPUS_SAMPLE_RATE
         self._codec.layout = "mono"
         self._codec.open()
-        self._to_skip = PRE_SKIP_SAMPLES
+        self._to_skip = OPUS_PRE_SKIP_SAMPLES
         self.packets = 0
 
     def decode(self, packet: bytes) -> Float32:
@@ -93,17 +89,17 @@ class OpusEncoder:
         self._fed += len(samples)
         self._pending = np.concatenate([self._pending, np.asarray(samples, dtype=np.float32)])
         out: list[bytes] = []
-        while len(self._pending) >= FRAME_SAMPLES:
-            out += self._encode_frame(self._pending[:FRAME_SAMPLES])
-            self._pending = self._pending[FRAME_SAMPLES:]
+        while len(self._pending) >= OPUS_FRAME_SAMPLES:
+            out += self._encode_frame(self._pending[:OPUS_FRAME_SAMPLES])
+            self._pending = self._pending[OPUS_FRAME_SAMPLES:]
         return out
 
     def flush(self) -> list[bytes]:
         """End the stream: pad with silence until every real sample is in a packet past the pre-skip."""
-        needed = self._fed + PRE_SKIP_SAMPLES
+        needed = self._fed + OPUS_PRE_SKIP_SAMPLES
         encoded = self._pts + len(self._pending)
         pad = max(0, needed - encoded)
-        pad += (-(len(self._pending) + pad)) % FRAME_SAMPLES
+        pad += (-(len(self._pending) + pad)) % OPUS_FRAME_SAMPLES
         out = self.encode(np.zeros(pad, dtype=np.float32)) if pad else []
         self._fed -= pad
         with contextlib.suppress(av.error.EOFError):  # already drained: nothing more to give

@@ -16,7 +16,7 @@ from typing import Final
 
 import numpy as np
 
-from presence.engines.base import INPUT_SAMPLE_RATE, Samples
+from presence.media import INPUT_SAMPLE_RATE, Samples
 
 MIN_F0_HZ: Final = 70.0
 MAX_F0_HZ: Final = 400.0

@@ -13,7 +13,7 @@ from typing import Any, Final, Protocol
 
 import numpy as np
 
-from presence.engines.base import Samples
+from presence.media import Samples
 
 WINDOW_SAMPLES: Final = 512  # 32 ms at 16 kHz, the window Silero VAD is trained on
 

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from presence.audio.pcm import resample
+from presence.audio.wavfile import read_audio
 from presence.bench._stats import summary
-from presence.bench.lipsync import read_audio
 from presence.engines.local.asr import Recognizer, SpeechRecognition
 
 FRAME = 320

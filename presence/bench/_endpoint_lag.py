@@ -18,7 +18,7 @@ import numpy as np
 from presence.audio.vad import WINDOW_SAMPLES, VolumeGate
 from presence.bench._stats import summary
 from presence.endofturn.asr_replay import silence_onsets
-from presence.engines.base import INPUT_SAMPLE_RATE
+from presence.media import INPUT_SAMPLE_RATE
 from presence.session.turns import TurnConfig
 
 

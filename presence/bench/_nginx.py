@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from presence.bench._server import PACKAGE_ROOT, free_port
+from presence.testing.servers import PACKAGE_ROOT, free_port
 
 LB_CONF = Path(PACKAGE_ROOT) / "deploy" / "nginx" / "presence-lb.conf"
 

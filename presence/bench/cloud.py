@@ -22,15 +22,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from presence.bench._browser import compose, timit_utterances
 from presence.bench._stats import summary, table, write_results
 from presence.bench.g2g import data_dir
 from presence.client.connection import PresenceClient
@@ -38,39 +35,12 @@ from presence.config import Settings
 from presence.engines.base import Engine
 from presence.engines.gemini import GeminiLiveEngine, TurnMode
 from presence.engines.openai_realtime import OpenAIRealtimeEngine
+from presence.testing.corpus import compose, timit_utterances
+from presence.testing.servers import serve_in_process
 
 REPO = Path(__file__).resolve().parents[2]
 FRAME = 320  # 20 ms at 16 kHz
 KEY = "bench-key-not-secret"
-
-
-def _fakes() -> Any:
-    """The fakes live in the test tree: import them from the checkout this package runs from."""
-    if not (REPO / "tests" / "fakes" / "gemini_live_server.py").exists():
-        raise SystemExit("presence bench cloud needs a source checkout: the service fakes live in tests/fakes")
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    from tests.fakes import gemini_live_server, openai_realtime_server
-
-    return gemini_live_server, openai_realtime_server
-
-
-@contextlib.asynccontextmanager
-async def _server(settings: Settings, engine: Engine) -> AsyncIterator[str]:
-    from presence.server.app import Server, create_app, uvicorn_config
-
-    app = create_app(settings, engine)
-    server = Server(uvicorn_config(app, settings, port=0, log_level="warning"), app.state.hub)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
-        yield f"ws://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}/v1/session"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
 
 
 async def _one_turn(
@@ -113,7 +83,9 @@ async def _one_turn(
 
 
 async def measure(turns: int, think_ms: int, timit: Path) -> dict[str, Any]:
-    gemini_fake, openai_fake = _fakes()
+    from presence.testing.fakes import gemini_live_server as gemini_fake  # needs cryptography ([bench])
+    from presence.testing.fakes import openai_realtime_server as openai_fake
+
     gemini = gemini_fake.FakeGeminiLive(gemini_fake.FakeModel(think_ms=think_ms, realtime=True))
     openai = openai_fake.FakeRealtimeServer(openai_fake.FakeModel(think_ms=think_ms, realtime=True))
     settings = Settings(engine="scripted", log_level="warning")  # presence's own defaults for turns
@@ -140,7 +112,9 @@ async def measure(turns: int, think_ms: int, timit: Path) -> dict[str, Any]:
         }
         samples: dict[str, list[dict[str, Any]]] = {name: [] for name in configs}
         async with contextlib.AsyncExitStack() as stack:
-            urls = {name: await stack.enter_async_context(_server(s, e)) for name, (s, e, _) in configs.items()}
+            urls = {}
+            for name, (s, e, _) in configs.items():
+                urls[name] = (await stack.enter_async_context(serve_in_process(s, e))).url
             for turn in range(turns):
                 audio16, marks = sentences[turn % len(sentences)]
                 audio = audio16.astype(np.float32) / 32768

@@ -16,8 +16,6 @@ confirmed; and, per ``speculate_ms``, how often speculation starts and is thrown
 from __future__ import annotations
 
 import argparse
-import itertools
-import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,7 +27,6 @@ import numpy as np
 from presence.audio.pcm import Float32
 from presence.audio.vad import WINDOW_SAMPLES, EnergyVad, SileroVad, VoiceActivityDetector
 from presence.bench import _endpoint_lag
-from presence.bench._browser import read_wav16
 from presence.bench._stats import summary, table, write_results
 from presence.endofturn.asr_replay import (
     Transcript,
@@ -41,169 +38,20 @@ from presence.endofturn.asr_replay import (
 from presence.endofturn.predictor import WEIGHTS as FUSION_WEIGHTS
 from presence.endofturn.predictor import EndOfTurnPredictor
 from presence.endofturn.train import auc
-from presence.engines.base import INPUT_SAMPLE_RATE
+from presence.media import INPUT_SAMPLE_RATE
 from presence.session.endpointing import AdaptiveSilence, ConfirmationRule, FixedSilence, PredictorRule
 from presence.session.turns import Signal, TurnConfig, TurnTaker
+from presence.testing.corpus import DEFAULT_TIMIT as DEFAULT_DATA
+from presence.testing.corpus import Stream, build_stream, load_speakers
 
 REPO = Path(__file__).resolve().parents[2]
-DEFAULT_DATA = Path(os.environ.get("PRESENCE_DATA_DIR", REPO / ".." / "shared" / "data")) / "timit-sample"
 DOCS = REPO / "docs" / "benchmarks"
 RATE = INPUT_SAMPLE_RATE
-TAIL_S = 2.0  # silence after the end of a turn
-FADE = 80  # 5 ms raised-cosine fades where speech is cut
-SILENT_PHONES = {"h#", "pau", "epi"}
 REPRODUCE = (
     "python -m presence.cli bench endpointing --asr pocketsphinx,whisper --json docs/benchmarks/endpointing.json "
     "--md docs/benchmarks/endpointing.md --plot docs/benchmarks/endpointing.png"
 )
-CLOSURES = {"bcl", "dcl", "gcl", "pcl", "tcl", "kcl"}
 SCRIPT_WORDS_FUSION = FUSION_WEIGHTS.parent / "script-words" / "fusion.json"
-
-
-@dataclass(frozen=True, slots=True)
-class Utterance:
-    audio: Float32  # trimmed to the first and last non-silent phone
-    cut_points: tuple[tuple[int, int], ...]  # (start, end) of spans that may become a mid-sentence pause
-    noise_rms: float
-    words: tuple[tuple[int, int, str], ...] = ()  # (start, end, word) in the trimmed audio
-
-
-@dataclass(frozen=True, slots=True)
-class Pause:
-    start: int  # true end of speech before it (stream samples)
-    end: int  # true start of speech after it
-    kind: str  # "sentence" (between sentences) or "phrase" (inside one)
-
-
-@dataclass(frozen=True, slots=True)
-class Turn:
-    speech_start: int
-    speech_end: int
-    pauses: tuple[Pause, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Stream:
-    speaker: str
-    audio: Float32
-    turns: tuple[Turn, ...]
-    words: tuple[tuple[int, int, str], ...] = ()  # (start, end, word) on the stream's timeline
-
-
-# ----------------------------------------------------------------------------- corpus
-
-
-def _read_wav(path: Path) -> Float32:
-    """16 kHz mono float32 from a RIFF WAV or a NIST SPHERE file (the sample holds both)."""
-    return (read_wav16(path).astype(np.float32) / 32768.0).astype(np.float32)
-
-
-def _read_segments(path: Path) -> list[tuple[int, int, str]]:
-    rows = []
-    for line in path.read_text().splitlines():
-        if line.strip():
-            a, b, label = line.split()
-            rows.append((int(a), int(b), label))
-    return rows
-
-
-def load_utterance(wav: Path) -> Utterance:
-    audio = _read_wav(wav)
-    phones = _read_segments(wav.with_suffix(".phn"))
-    words = _read_segments(wav.with_suffix(".wrd"))
-    spoken = [p for p in phones if p[2] not in SILENT_PHONES]
-    first, last = spoken[0][0], spoken[-1][1]
-    silent = [audio[a:b] for a, b, label in phones if label == "h#" and b - a > 400]
-    noise = float(np.median([np.sqrt(np.mean(np.square(s[100:-100], dtype=np.float64))) for s in silent]))
-    margin = int(0.3 * RATE)
-    cuts: list[tuple[int, int]] = []
-    for a, b, label in phones:
-        if label == "pau" and a - first > margin and last - b > margin:
-            cuts.append((a - first, b - first))
-    starts = {a: label for a, _, label in phones}
-    for (_, end, _), (start, _, _) in itertools.pairwise(words):
-        if start == end and starts.get(start) in CLOSURES and start - first > margin and last - start > margin:
-            cuts.append((start - first, start - first))
-    spoken_words = tuple((a - first, b - first, w) for a, b, w in words)
-    return Utterance(audio[first:last].copy(), tuple(sorted(set(cuts))), noise, spoken_words)
-
-
-def load_speakers(data: Path) -> dict[str, list[Utterance]]:
-    if not data.is_dir():
-        raise SystemExit(f"evaluation data missing: {data} (pass --data or set up ../shared/data)")
-    speakers = {}
-    for folder in sorted(p for p in data.iterdir() if p.is_dir()):
-        speakers[folder.name] = [load_utterance(w) for w in sorted(folder.glob("*.wav"))]
-    if not speakers:
-        raise SystemExit(f"no speaker folders with .wav/.phn/.wrd files in {data}")
-    return speakers
-
-
-def _fade(x: Float32, head: bool, tail: bool) -> Float32:
-    y = x.copy()
-    n = min(FADE, len(y) // 2)
-    ramp = (0.5 - 0.5 * np.cos(np.linspace(0, np.pi, n))).astype(np.float32)
-    if head:
-        y[:n] *= ramp
-    if tail:
-        y[-n:] *= ramp[::-1]
-    return y
-
-
-def build_stream(name: str, utterances: list[Utterance], rng: np.random.Generator, phrase_p: float = 0.5) -> Stream:
-    """All of one speaker's sentences, 1–3 per turn, with controlled pauses."""
-    noise_rms = float(np.median([u.noise_rms for u in utterances]))
-    pieces: list[Float32] = []
-    position = 0
-    turns: list[Turn] = []
-    stream_words: list[tuple[int, int, str]] = []
-
-    def add_speech(x: Float32) -> tuple[int, int]:
-        nonlocal position
-        pieces.append(x)
-        position += len(x)
-        return position - len(x), position
-
-    def add_silence(n: int) -> None:
-        nonlocal position
-        pieces.append((noise_rms * rng.standard_normal(n)).astype(np.float32))
-        position += n
-
-    def pause_samples() -> int:
-        return int(rng.uniform(0.2, 0.9) * RATE)
-
-    add_silence(int(0.5 * RATE))
-    order = list(rng.permutation(len(utterances)))
-    while order:
-        count = min(len(order), int(rng.integers(1, 4)))
-        sentences = [utterances[order.pop()] for _ in range(count)]
-        pauses: list[Pause] = []
-        turn_start: int | None = None
-        end = position
-        for i, utt in enumerate(sentences):
-            parts = [utt.audio]
-            offsets = [0]  # where each part starts in the utterance
-            if utt.cut_points and rng.random() < phrase_p:
-                a, b = utt.cut_points[int(rng.integers(len(utt.cut_points)))]
-                parts = [_fade(utt.audio[:a], False, True), _fade(utt.audio[b:], True, False)]
-                offsets = [0, b]
-            for j, part in enumerate(parts):
-                start, end = add_speech(part)
-                lo, hi = offsets[j], offsets[j] + len(part)
-                stream_words.extend(
-                    (start + wa - lo, start + wb - lo, w) for wa, wb, w in utt.words if lo <= wa and wb <= hi
-                )
-                turn_start = start if turn_start is None else turn_start
-                last_part = j == len(parts) - 1
-                if last_part and i == len(sentences) - 1:
-                    break
-                gap = pause_samples()
-                pauses.append(Pause(end, end + gap, "sentence" if last_part else "phrase"))
-                add_silence(gap)
-        assert turn_start is not None
-        turns.append(Turn(turn_start, end, tuple(pauses)))
-        add_silence(int(TAIL_S * RATE))
-    return Stream(name, np.concatenate(pieces), tuple(turns), tuple(stream_words))
 
 
 # ----------------------------------------------------------------------------- simulation

@@ -29,18 +29,12 @@ from presence.audio.pcm import resample
 from presence.bench._asr_eval import compare, load_utterances
 from presence.bench._stats import summary, table, write_results
 from presence.config import Settings
-from presence.engines.base import (
-    AudioChunk,
-    InputAudio,
-    ReplyEnd,
-    SessionOptions,
-    TurnEvent,
-    TurnEventKind,
-)
+from presence.engines.base import ReplyEnd, SessionOptions, TurnEvent, TurnEventKind
 from presence.engines.local import tts
 from presence.engines.local.asr import AsrWorker
 from presence.engines.local.engine import LocalEngine, LocalSession
 from presence.engines.local.whisper import WhisperAsr
+from presence.media import AudioChunk, InputAudio
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = Path(os.environ.get("PRESENCE_DATA_DIR", REPO / ".." / "shared" / "data")) / "timit-sample"

@@ -21,7 +21,6 @@ import subprocess
 import sys
 import time
 import tomllib
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +29,9 @@ from packaging.requirements import Requirement
 
 from presence.audio.espeak import Espeak, Voice
 from presence.audio.pcm import resample
-from presence.bench._server import free_port
 from presence.bench._stats import summary, table, write_results
 from presence.client.connection import PresenceClient
+from presence.testing.servers import free_port, stop_process, wait_until_answers
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_EXTRAS = {"local", "piper", "gemini", "openai"}
@@ -127,19 +126,11 @@ def cold_start(flags: list[str], audio: np.ndarray) -> tuple[float, float]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
-                break
-            except OSError:
-                if proc.poll() is not None or time.perf_counter() - started > 180:
-                    raise RuntimeError("presence serve did not start") from None
-                time.sleep(0.05)
+        wait_until_answers(f"http://127.0.0.1:{port}/healthz", proc, 180, lambda: "", poll_s=0.05)
         ready = time.perf_counter() - started
         return ready, asyncio.run(_first_reply(port, audio))
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop_process(proc)
 
 
 def voices(repeats: int) -> dict[str, dict[str, Any]]:

@@ -23,10 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from presence.bench._browser import RATE, chromium, compose, timit_utterances, write_wav
 from presence.bench._netem import PROFILES, NetworkEmulator
-from presence.bench._server import presence_server
 from presence.bench._stats import summary, table, write_results
+from presence.testing.browser import chromium
+from presence.testing.corpus import RATE, compose, timit_utterances, write_wav
+from presence.testing.servers import presence_server
 
 REPO = Path(__file__).resolve().parents[2]
 ENGINES: dict[str, tuple[str, ...]] = {

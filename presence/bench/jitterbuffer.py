@@ -12,8 +12,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "tests" / "web" / "bench_jitterbuffer.js"
+REPO = Path(__file__).resolve().parents[2]  # the checkout (or site-packages); --md paths are relative to it
+SCRIPT = Path(__file__).resolve().parents[1] / "testing" / "jitter" / "bench_jitterbuffer.js"
 
 
 def main(argv: list[str]) -> int:
@@ -26,7 +26,7 @@ def main(argv: list[str]) -> int:
     if node is None:
         raise SystemExit("presence bench jitterbuffer needs Node.js: apt-get install nodejs")
     if not SCRIPT.exists():
-        raise SystemExit(f"{SCRIPT} is missing: run from a source checkout")
+        raise SystemExit(f"{SCRIPT} is missing: the package was installed without its data files")
     command = [node, str(SCRIPT)]
     if args.md and not args.quick:
         command += ["--md", args.md]

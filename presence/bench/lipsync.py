@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import time
-import wave
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +23,8 @@ import numpy as np
 import numpy.typing as npt
 
 from presence.audio.pcm import Float32, float_to_s16le, resample
+from presence.audio.wavfile import read_audio
 from presence.bench._stats import summary, table, write_results
-from presence.engines.base import AudioChunk, PhonemeMark
 from presence.lipsync.acoustic import AudioAnimator
 from presence.lipsync.audio import MlpAnimator, load_model
 from presence.lipsync.base import VISEME_INDEX, VISEMES, Animator, EnergyAnimator, rest_weights
@@ -43,6 +42,7 @@ from presence.lipsync.scoring import (
     score,
 )
 from presence.lipsync.sphinx_am import packaged_acoustic_model
+from presence.media import AudioChunk, PhonemeMark
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = Path(os.environ.get("PRESENCE_DATA_DIR", REPO / ".." / "shared" / "data")) / "timit-sample"
@@ -108,29 +108,6 @@ def read_words(wav_path: Path) -> tuple[str, tuple[PhoneSegment, ...]]:
     elif words:
         text = " ".join(w.phone for w in words)
     return text, words
-
-
-def read_audio(path: Path) -> tuple[Float32, int]:
-    """Mono float32 and its rate from a 16-bit RIFF WAV or NIST SPHERE file (TIMIT ships both)."""
-    raw = path.read_bytes()
-    if raw.startswith(b"NIST_1A"):
-        header_bytes = int(raw[8:16])
-        text = raw[16:header_bytes].decode("ascii", "replace").splitlines()
-        fields = dict(line.split(" ", 1) for line in text if " " in line)
-        if fields.get("sample_n_bytes") != "-i 2":
-            raise SystemExit(f"{path}: only 16-bit SPHERE is supported")
-        order = "<i2" if fields.get("sample_byte_format", "-s2 01").endswith("01") else ">i2"
-        rate = int(fields.get("sample_rate", "-i 16000").split()[-1])
-        channels = int(fields.get("channel_count", "-i 1").split()[-1])
-        data = np.frombuffer(raw[header_bytes:], dtype=order)
-        data = data[: len(data) - len(data) % channels].reshape(-1, channels)
-    else:
-        with wave.open(str(path), "rb") as wav:
-            if wav.getsampwidth() != 2:
-                raise SystemExit(f"{path}: only 16-bit PCM WAV is supported")
-            data = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").reshape(-1, wav.getnchannels())
-            rate = wav.getframerate()
-    return (data.mean(axis=1) / 32768.0).astype(np.float32), rate
 
 
 def stream_animator(make: Callable[[int], Animator], rec: Recording, marks: list[PhonemeMark] | None = None) -> Weights:

@@ -25,11 +25,11 @@ from typing import Final
 
 import numpy as np
 
-from presence.engines.base import AudioChunk
 from presence.lipsync.aligned import AlignedAnimator
 from presence.lipsync.base import VisemeFrame, rest_weights
 from presence.lipsync.scoring import FRAME_MS, PhoneSegment
 from presence.lipsync.sphinx_am import AcousticModel
+from presence.media import AudioChunk
 
 from presence.bench.lipsync import CHUNK_MS, Estimate, Recording, Weights  # isort: skip
 

@@ -26,10 +26,10 @@ import websockets
 
 from presence.audio.espeak import Espeak, Voice
 from presence.audio.pcm import resample
-from presence.bench._server import presence_server
 from presence.bench._stats import summary, table, write_results
 from presence.bench.scale import _server_pid
 from presence.client.connection import PresenceClient
+from presence.testing.servers import presence_server
 
 FRAME = 320
 OPENING_AT_ONCE = 4  # sessions connecting at the same moment (all stay open together)

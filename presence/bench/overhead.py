@@ -25,16 +25,17 @@ import numpy as np
 from presence.audio.pcm import float_to_s16le
 from presence.audio.signals import silence, speech_like
 from presence.audio.vad import EnergyVad, VoiceActivityDetector
-from presence.bench._server import presence_server
 from presence.bench._stats import summary, table, write_results
 from presence.client.connection import PresenceClient
-from presence.engines.base import AudioChunk, SessionOptions
+from presence.engines.base import SessionOptions
 from presence.engines.scripted import Script, ScriptedEngine, synth_voice
 from presence.lipsync.base import EnergyAnimator
+from presence.media import AudioChunk
 from presence.protocol.frames import Animation, AudioIn, AudioOut, Event, Frame, decode, encode
 from presence.protocol.hello import AudioFormat, ServerCapabilities, negotiate, parse_client_hello
 from presence.session.outbound import ReplyStream
 from presence.session.session import Session
+from presence.testing.servers import presence_server
 
 FRAME_SAMPLES = 320  # 20 ms at 16 kHz
 

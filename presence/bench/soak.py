@@ -6,7 +6,7 @@ folder of 16 kHz WAVs with .phn marks), each session streaming in real time and 
 microphone open while the agent answers. Reported: turns started, completed and lost (no
 record, an error, or no reply audio), the server's RSS at the start and end (/proc/PID/status)
 and each minute's p50/p95/p99 of confirm → first reply audio at the client. Then every probe
-of issue #12 runs at full size on a fresh server (presence/bench/_probes.py), and ``--fuzz N``
+of issue #12 runs at full size on a fresh server (presence/testing/probes.py), and ``--fuzz N``
 puts N fuzzed frames through the decoder. ``--quick`` is the CI size.
 """
 
@@ -23,16 +23,17 @@ from typing import Any
 
 import numpy as np
 
-from presence.bench import _faults as faults
-from presence.bench import _probes as probes
-from presence.bench._browser import read_wav16, speech_bounds
-from presence.bench._fuzz import fuzz_decoder
-from presence.bench._server import ServerProcess, presence_process
+from presence.audio.wavfile import read_wav16
 from presence.bench._stats import summary, table, write_results
-from presence.bench._turns import TurnOutcome, speak_turn
-from presence.bench._wire import sessions_active
 from presence.bench.g2g import data_dir
 from presence.client.connection import PresenceClient
+from presence.testing import faults as faults
+from presence.testing import probes as probes
+from presence.testing.corpus import speech_bounds
+from presence.testing.fuzz import fuzz_decoder
+from presence.testing.servers import ServerProcess, presence_process
+from presence.testing.turns import TurnOutcome, speak_turn
+from presence.testing.wire import sessions_active
 
 MB = 2**20
 
@@ -44,16 +45,11 @@ class TurnRow:
     outcome: TurnOutcome
 
 
-def read_timit_wav(path: Path) -> np.ndarray:
-    """16 kHz int16 samples from a RIFF WAV or a NIST SPHERE file."""
-    return read_wav16(path)
-
-
 def load_utterances(root: Path, limit: int = 200) -> list[np.ndarray]:
     """TIMIT utterances trimmed to their speech (when a .phn gives its bounds), as 16 kHz float32."""
     out = []
     for wav in sorted(root.rglob("*.wav"))[:limit]:
-        audio = read_timit_wav(wav)
+        audio = read_wav16(wav)
         phn = wav.with_suffix(".phn")
         if phn.exists():
             start, end = speech_bounds(phn)

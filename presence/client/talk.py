@@ -23,39 +23,11 @@ import numpy as np
 import websockets
 
 from presence.audio.pcm import float_to_s16le, resample
+from presence.audio.wavfile import read_audio
 from presence.client.connection import INPUT_RATE, PresenceClient, animation_rows, render_timeline
 from presence.client.reconnect import connect_with_retry, should_reconnect
 
 FRAME_MS = 20
-
-
-class WavError(ValueError):
-    """The file is not a PCM WAV this client can read."""
-
-
-def read_wav(path: Path) -> tuple[np.ndarray, int]:
-    """Mono float32 and its rate from an 8/16/24/32-bit PCM WAV (channels are averaged)."""
-    try:
-        with wave.open(str(path), "rb") as wav:
-            rate, width, channels = wav.getframerate(), wav.getsampwidth(), wav.getnchannels()
-            data = wav.readframes(wav.getnframes())
-    except (wave.Error, EOFError) as exc:
-        raise WavError(f"{path}: not a PCM WAV file ({exc})") from None
-    if width == 1:
-        samples = (np.frombuffer(data, dtype=np.uint8).astype(np.float32) - 128) / 128
-    elif width == 2:
-        samples = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768
-    elif width == 3:
-        raw = np.frombuffer(data, dtype=np.uint8).reshape(-1, 3)
-        ints = (raw[:, 0].astype(np.int32) | raw[:, 1].astype(np.int32) << 8 | raw[:, 2].astype(np.int32) << 16) << 8
-        samples = ints.astype(np.float32) / 2**31
-    elif width == 4:
-        samples = np.frombuffer(data, dtype="<i4").astype(np.float32) / 2**31
-    else:
-        raise WavError(f"{path}: {width * 8}-bit samples are not supported")
-    if channels > 1:
-        samples = samples.reshape(-1, channels).mean(axis=1)
-    return samples.astype(np.float32), rate
 
 
 def write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
@@ -142,7 +114,7 @@ def turn_summaries(client: PresenceClient) -> list[dict[str, Any]]:
 async def talk(
     url: str, wav_path: Path, out_dir: Path | None, settle_s: float = 20.0, token: str | None = None
 ) -> TalkResult:
-    samples, rate = read_wav(wav_path)
+    samples, rate = read_audio(wav_path)
     samples16k = resample(samples, rate, INPUT_RATE)
     clients = [await connect_with_retry(lambda: PresenceClient(url, token=token))]
     started = time.monotonic()

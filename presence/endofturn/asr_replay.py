@@ -22,7 +22,7 @@ import numpy as np
 
 from presence.audio.pcm import Float32, float_to_s16le
 from presence.audio.vad import WINDOW_SAMPLES
-from presence.engines.base import INPUT_SAMPLE_RATE
+from presence.media import INPUT_SAMPLE_RATE
 from presence.session.endpointing import FixedSilence
 from presence.session.turns import Signal, TurnConfig, TurnTaker
 

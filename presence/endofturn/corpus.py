@@ -21,7 +21,7 @@ import numpy as np
 from presence.audio.espeak import Espeak, Voice
 from presence.audio.pcm import Float32, resample
 from presence.endofturn.text import words
-from presence.engines.base import INPUT_SAMPLE_RATE
+from presence.media import INPUT_SAMPLE_RATE
 
 REPO: Final = Path(__file__).resolve().parents[2]
 DEFAULT_SWITCHBOARD: Final = (

@@ -50,7 +50,7 @@ from presence.endofturn.corpus import (
 )
 from presence.endofturn.predictor import FEATURES, PauseContext
 from presence.endofturn.text import TextCompleteness, features
-from presence.engines.base import INPUT_SAMPLE_RATE
+from presence.media import INPUT_SAMPLE_RATE
 from presence.session.turns import TurnConfig, TurnTaker
 
 RATE: Final = INPUT_SAMPLE_RATE

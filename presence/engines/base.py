@@ -29,24 +29,11 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Final, TypeAlias
+from typing import TypeAlias
 
-import numpy as np
-import numpy.typing as npt
+from presence.media import AudioChunk, InputAudio
 
 log = logging.getLogger(__name__)
-
-INPUT_SAMPLE_RATE: Final = 16_000
-
-Samples: TypeAlias = npt.NDArray[np.float32]
-
-
-@dataclass(frozen=True, slots=True)
-class InputAudio:
-    """User audio, 16 kHz mono float32 in [-1, 1]; ``input_sample`` stamps its first sample."""
-
-    samples: Samples
-    input_sample: int
 
 
 class TurnEventKind(Enum):
@@ -71,31 +58,6 @@ class Interrupt:
 
     turn_id: int
     heard_samples: int
-
-
-@dataclass(frozen=True, slots=True)
-class PhonemeMark:
-    """A phoneme starting ``offset_samples`` after the first sample of the chunk that carries it.
-
-    ``alphabet`` names the symbol set: ``"espeak"`` (eSpeak NG mnemonics) or ``"arpabet"``.
-    ``duration_samples`` is 0 when unknown (the next mark ends it).
-    """
-
-    offset_samples: int
-    phoneme: str
-    alphabet: str = "espeak"
-    duration_samples: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class AudioChunk:
-    """Reply audio, mono float32 at ``sample_rate``; chunks of a reply are contiguous."""
-
-    turn_id: int
-    samples: Samples
-    sample_rate: int
-    phonemes: tuple[PhonemeMark, ...] = ()
-    text: str = ""  # the words this chunk speaks, when known (for "what was heard")
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +112,12 @@ class EngineError:
 
 
 EngineOutput: TypeAlias = AudioChunk | Transcript | GestureHint | ReplyEnd | TurnTaken | EngineError
+
+
+async def until_closed(queue: asyncio.Queue[EngineOutput | None]) -> AsyncIterator[EngineOutput]:
+    """An engine session's ``outputs()`` from its queue, up to the ``None`` that ``close`` puts there."""
+    while (item := await queue.get()) is not None:
+        yield item
 
 
 def start_reply_task(

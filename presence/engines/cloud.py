@@ -28,7 +28,8 @@ from typing import Any, Final
 import numpy as np
 
 from presence.engines import EngineUnavailable
-from presence.engines.base import INPUT_SAMPLE_RATE, EngineError, EngineOutput, EngineSession, ReplyEnd, Samples
+from presence.engines.base import EngineError, EngineOutput, EngineSession, ReplyEnd, until_closed
+from presence.media import INPUT_SAMPLE_RATE, Samples
 
 PRE_ROLL_S: Final = 0.3  # audio kept from before the VAD's speech onset
 BACKOFF_S: Final = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
@@ -207,12 +208,8 @@ class CloudSession(EngineSession):
         with contextlib.suppress(asyncio.QueueFull):
             self._outputs.put_nowait(None)
 
-    async def outputs(self) -> AsyncIterator[EngineOutput]:
-        while True:
-            item = await self._outputs.get()
-            if item is None:
-                return
-            yield item
+    def outputs(self) -> AsyncIterator[EngineOutput]:
+        return until_closed(self._outputs)
 
     def _forget(self, turn_id: int) -> None:
         """The user barged in on ``turn_id``: nothing more of it may surface, queued or not."""

@@ -13,18 +13,9 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import numpy as np
 
 from presence.audio.pcm import float_to_s16le
-from presence.engines.base import (
-    INPUT_SAMPLE_RATE,
-    AudioChunk,
-    InputAudio,
-    Interrupt,
-    ReplyEnd,
-    Transcript,
-    TurnEvent,
-    TurnEventKind,
-    TurnTaken,
-)
+from presence.engines.base import Interrupt, ReplyEnd, Transcript, TurnEvent, TurnEventKind, TurnTaken
 from presence.engines.cloud import CloudSession, PreRoll, backoff_s, describe, refused_handshake, scrub
+from presence.media import INPUT_SAMPLE_RATE, AudioChunk, InputAudio
 
 if TYPE_CHECKING:
     from presence.engines.gemini import GeminiLiveEngine

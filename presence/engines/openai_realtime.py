@@ -37,11 +37,8 @@ import numpy as np
 from presence.audio.pcm import StreamResampler, float_to_s16le
 from presence.config import Settings
 from presence.engines.base import (
-    INPUT_SAMPLE_RATE,
-    AudioChunk,
     Engine,
     EngineError,
-    InputAudio,
     Interrupt,
     ReplyEnd,
     SessionOptions,
@@ -60,6 +57,7 @@ from presence.engines.cloud import (
     require_sdk,
     scrub,
 )
+from presence.media import INPUT_SAMPLE_RATE, AudioChunk, InputAudio
 
 log = logging.getLogger(__name__)
 

@@ -21,11 +21,9 @@ import numpy as np
 
 from presence.config import Settings
 from presence.engines.base import (
-    AudioChunk,
     Engine,
     EngineOutput,
     EngineSession,
-    InputAudio,
     Interrupt,
     ReplyEnd,
     SessionOptions,
@@ -33,7 +31,9 @@ from presence.engines.base import (
     TurnEvent,
     TurnEventKind,
     start_reply_task,
+    until_closed,
 )
+from presence.media import AudioChunk, InputAudio
 
 SAMPLE_RATE: Final = 24_000
 _SYLLABLE_MS: Final = 180
@@ -121,12 +121,8 @@ class ScriptedSession(EngineSession):
         self.interrupts.append(interrupt)
         await self._cancel(interrupt.turn_id)
 
-    async def outputs(self) -> AsyncIterator[EngineOutput]:
-        while True:
-            item = await self._outputs.get()
-            if item is None:
-                return
-            yield item
+    def outputs(self) -> AsyncIterator[EngineOutput]:
+        return until_closed(self._outputs)
 
     async def close(self) -> None:
         if self._closed:

@@ -16,9 +16,9 @@ from __future__ import annotations
 from typing import Final
 
 import numpy as np
+import numpy.typing as npt
 
-from presence.engines.base import AudioChunk
-from presence.lipsync.base import FrameGrid, StreamingDefaults, VisemeFrame, Weights, rest_weights
+from presence.lipsync.base import ContiguousReply, FrameGrid, VisemeFrame, Weights, rest_weights
 from presence.lipsync.sphinx_am import (
     FUTURE_FRAMES,
     N_CEP,
@@ -39,7 +39,7 @@ ACOUSTIC_SCALE: Final = 0.3
 SMOOTHING: Final = 0.3
 
 
-class AudioAnimator(StreamingDefaults):
+class AudioAnimator(ContiguousReply):
     """Animator from reply audio alone (phoneme marks, if any, are ignored)."""
 
     def __init__(
@@ -56,7 +56,7 @@ class AudioAnimator(StreamingDefaults):
         self._window = self._cepstra.geometry.window
         self.reset()
 
-    def reset(self) -> None:
+    def _restart(self) -> None:
         """Forget the reply; the cepstral mean is kept (the next reply is the same voice)."""
         self._cepstra.restart()
         self._rows = np.zeros((0, N_CEP))
@@ -65,29 +65,11 @@ class AudioAnimator(StreamingDefaults):
         self._smoothed: dict[int, Weights] = {}  # analysis frame → smoothed viseme weights
         self._last = rest_weights().astype(np.float64)  # smoother state after _done
         self._done = -1  # last analysis frame smoothed
-        self._start: int | None = None  # timeline sample of the reply's first audio sample
-        self._received = 0
-        self._next_frame: int | None = None
 
-    def push(self, chunk: AudioChunk, start_sample: int) -> list[VisemeFrame]:
-        if self._start is None or start_sample != self._start + self._received:
-            self.reset()
-            self._start = start_sample
-            self._next_frame = self.grid.first_at_or_after(start_sample)
-        rows, levels = self._cepstra.push(chunk.samples)
+    def _analyse(self, samples: npt.NDArray[np.float32]) -> None:
+        rows, levels = self._cepstra.push(samples)
         self._rows = np.concatenate([self._rows, rows])
         self._levels = np.concatenate([self._levels, levels])
-        self._received += len(chunk.samples)
-        return self._emit(final=False)
-
-    def flush(self) -> list[VisemeFrame]:
-        if self._start is None or self._next_frame is None:
-            self.reset()
-            return []
-        frames = self._emit(final=True)
-        frames.append(VisemeFrame(self._next_frame, rest_weights()))
-        self.reset()
-        return frames
 
     def _analysis_frame(self, instant: int) -> int:
         """The latest analysis frame whose features are complete ``lookahead`` after ``instant``."""

@@ -27,7 +27,6 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from presence.engines.base import AudioChunk
 from presence.lipsync.base import VISEME_INDEX, VISEMES, FrameGrid, VisemeFrame, Weights, rest_weights
 from presence.lipsync.decoder import DecoderConfig, Matrix, PhoneDecoder, phone_bigram
 from presence.lipsync.sphinx_am import (
@@ -40,6 +39,7 @@ from presence.lipsync.sphinx_am import (
     phone_viseme,
 )
 from presence.lipsync.transcript import Phonemizer, TranscriptPhones, espeak_phonemize
+from presence.media import AudioChunk
 
 MAX_LOOKAHEAD_MS: Final = 250.0
 GUARD_MS: Final = 40.0  # > the session's 32 ms tick: a frame leaves at least 8 ms before playback reaches it

@@ -24,8 +24,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from presence.engines.base import AudioChunk
-from presence.lipsync.base import VISEME_INDEX, FrameGrid, StreamingDefaults, VisemeFrame, rest_weights
+from presence.lipsync.base import VISEME_INDEX, ContiguousReply, FrameGrid, VisemeFrame, rest_weights
 from presence.lipsync.features import N_FEATURES, SILENT_DB, FeatureStream, Matrix
 
 MODEL_FILE: Final = "audio_mlp.npz"
@@ -126,7 +125,7 @@ def weights_from_rows(model: AudioModel, rows: Matrix, first: int, count: int) -
     return probs
 
 
-class MlpAnimator(StreamingDefaults):
+class MlpAnimator(ContiguousReply):
     """Animator from reply audio alone with the eSpeak-trained MLP (phoneme marks are ignored)."""
 
     def __init__(self, sample_rate: int, fps: int = 60, model: AudioModel | None = None) -> None:
@@ -140,33 +139,17 @@ class MlpAnimator(StreamingDefaults):
         self.lookahead_samples = self._hop // 2 + self.model.future_rows * self._hop + half_window
         self.reset()
 
-    def reset(self) -> None:
+    def _restart(self) -> None:
         self._features = FeatureStream(self.sample_rate)
         self._rows = np.zeros((0, N_FEATURES), dtype=np.float32)
         self._rows_start = 0  # row index of self._rows[0]
         self._weights: dict[int, Matrix] = {}
-        self._start: int | None = None  # timeline sample of the reply's first audio sample
-        self._received = 0
-        self._next_frame: int | None = None
 
-    def push(self, chunk: AudioChunk, start_sample: int) -> list[VisemeFrame]:
-        if self._start is None or start_sample != self._start + self._received:
-            self.reset()
-            self._start = start_sample
-            self._next_frame = self.grid.first_at_or_after(start_sample)
-        self._add_rows(self._features.push(chunk.samples))
-        self._received += len(chunk.samples)
-        return self._emit(final=False)
+    def _analyse(self, samples: npt.NDArray[np.float32]) -> None:
+        self._add_rows(self._features.push(samples))
 
-    def flush(self) -> list[VisemeFrame]:
-        if self._start is None or self._next_frame is None:
-            self.reset()
-            return []
+    def _finish(self) -> None:
         self._add_rows(self._features.finish())
-        frames = self._emit(final=True)
-        frames.append(VisemeFrame(self._next_frame, rest_weights()))
-        self.reset()
-        return frames
 
     def _add_rows(self, rows: Matrix) -> None:
         self._rows = rows if len(self._rows) == 0 else np.concatenate([self._rows, rows])

@@ -13,7 +13,7 @@ from typing import Any, Final, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from presence.engines.base import AudioChunk
+from presence.media import AudioChunk
 from presence.protocol.hello import OCULUS15, WEIGHT_SETS
 
 VISEMES: Final = WEIGHT_SETS[OCULUS15][1]
@@ -78,6 +78,52 @@ class StreamingDefaults:
 
     def report(self) -> dict[str, Any]:
         return {}
+
+
+class ContiguousReply(StreamingDefaults):
+    """``push``/``flush`` for animators that analyse a reply's audio as one stream: a chunk
+    that does not continue the reply starts a new one; ``flush`` emits what is left and then
+    the rest pose. Subclasses analyse audio (``_analyse``, ``_finish``) and emit the frames
+    due (``_emit``); ``reset`` clears their state and calls ``_restart``."""
+
+    grid: FrameGrid
+
+    def reset(self) -> None:
+        self._start: int | None = None  # timeline sample of the reply's first audio sample
+        self._received = 0
+        self._next_frame: int | None = None
+        self._restart()
+
+    def push(self, chunk: AudioChunk, start_sample: int) -> list[VisemeFrame]:
+        if self._start is None or start_sample != self._start + self._received:
+            self.reset()
+            self._start = start_sample
+            self._next_frame = self.grid.first_at_or_after(start_sample)
+        self._analyse(chunk.samples)
+        self._received += len(chunk.samples)
+        return self._emit(final=False)
+
+    def flush(self) -> list[VisemeFrame]:
+        if self._start is None or self._next_frame is None:
+            self.reset()
+            return []
+        self._finish()
+        frames = self._emit(final=True)
+        frames.append(VisemeFrame(self._next_frame, rest_weights()))
+        self.reset()
+        return frames
+
+    def _restart(self) -> None:
+        """Clear the analysis state for a new reply."""
+
+    def _analyse(self, samples: npt.NDArray[np.float32]) -> None:
+        raise NotImplementedError
+
+    def _finish(self) -> None:
+        """The reply's audio is complete: analyse what was held back."""
+
+    def _emit(self, final: bool) -> list[VisemeFrame]:
+        raise NotImplementedError
 
 
 class FrameGrid:

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from presence.engines.base import AudioChunk
 from presence.lipsync.base import (
     VISEME_INDEX,
     VISEMES,
@@ -35,6 +34,7 @@ from presence.lipsync.base import (
     rest_weights,
 )
 from presence.lipsync.phones import SILENCE, PhoneShape, phone_shape
+from presence.media import AudioChunk
 
 _SIL = VISEME_INDEX[SILENCE]
 _NO_GLIDE = -1

@@ -15,7 +15,6 @@ PCM_S16LE: Final = "pcm_s16le"
 OPUS: Final = "opus"
 CODECS: Final = (PCM_S16LE, OPUS)
 PCM_SAMPLE_RATES: Final = (8000, 16000, 24000, 32000, 44100, 48000)
-OPUS_SAMPLE_RATE: Final = 48000
 
 OCULUS15: Final = "oculus15"
 ARKIT: Final = "arkit"

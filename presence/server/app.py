@@ -38,13 +38,13 @@ from presence.engines import create_engine
 from presence.engines.base import Engine, SessionOptions
 from presence.lipsync import create_animator, to_weight_set
 from presence.lipsync.base import Animator
+from presence.media import OPUS_SAMPLE_RATE
 from presence.protocol.errors import CloseCode
 from presence.protocol.frames import Frame
 from presence.protocol.hello import (
     ARKIT,
     OCULUS15,
     OPUS,
-    OPUS_SAMPLE_RATE,
     PCM_S16LE,
     Agreement,
     AudioFormat,
@@ -149,6 +149,12 @@ class WebFiles(StaticFiles):
         if hidden:
             return Response("not found\n", status_code=404, media_type="text/plain")
         return await super().get_response(path, scope)
+
+
+def web_files(directory: Path = WEB_DIR) -> WebFiles:
+    """The page's files. Symlinks are followed: a checkout may link node_modules to a shared
+    install, and without this StaticFiles answers 404 for three.js although the file exists."""
+    return WebFiles(directory=directory, html=True, follow_symlink=True)
 
 
 class Hub:
@@ -302,8 +308,16 @@ class Hub:
         transports = list(self.transports)
         for transport in transports:
             transport.request_close(CloseCode.GOING_AWAY, "server is shutting down")
-        if transports:
-            await asyncio.wait([asyncio.create_task(t.finished.wait()) for t in transports], timeout=timeout_s)
+        if not transports:
+            return
+        waiters = [asyncio.create_task(t.finished.wait(), name="going-away-wait") for t in transports]
+        try:
+            await asyncio.wait(waiters, timeout=timeout_s)
+        finally:
+            # A session that outlives the timeout must not leave its waiter behind.
+            for waiter in waiters:
+                waiter.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Starlette:
@@ -372,7 +386,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         Route("/metrics", metrics),
         Route("/v1/token", token),
         WebSocketRoute("/v1/session", hub.serve_websocket),
-        Mount("/", WebFiles(directory=WEB_DIR, html=True, follow_symlink=True), name="web"),
+        Mount("/", web_files(), name="web"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.hub = hub

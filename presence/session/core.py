@@ -20,16 +20,13 @@ import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import Literal, TypeAlias, cast
 
 from presence.audio.vad import VoiceActivityDetector
 from presence.engines.base import (
-    INPUT_SAMPLE_RATE,
-    AudioChunk,
     EngineError,
     EngineOutput,
     GestureHint,
-    InputAudio,
     Interrupt,
     ReplyEnd,
     Transcript,
@@ -38,6 +35,16 @@ from presence.engines.base import (
     TurnTaken,
 )
 from presence.lipsync.base import Animator
+from presence.media import INPUT_SAMPLE_RATE, AudioChunk, InputAudio
+from presence.protocol.events import (
+    ErrorBody,
+    GestureBody,
+    InterruptBody,
+    MetricsBody,
+    ServerEvent,
+    TranscriptBody,
+    TurnBody,
+)
 from presence.protocol.frames import AudioIn, AudioOut, Event, Frame, Ping, Pong
 from presence.protocol.hello import Agreement
 from presence.session.gestures import GestureEvent, Gestures
@@ -312,7 +319,7 @@ class SessionCore:
         self.turn_log.observe(transitions)
         out += [self._gesture(gesture) for gesture in self.gestures.on_transitions(transitions)]
         for transition in transitions:
-            out.append(self._event({"type": "turn", "state": transition.state.value, "turn_id": transition.turn_id}))
+            out.append(self._turn_event(transition))
             if transition.signal is Signal.BARGE_IN:
                 out += self._barge_in(now)
             if transition.signal is Signal.USER_RESUMED:
@@ -392,7 +399,7 @@ class SessionCore:
         return out
 
     def _stop_reply(
-        self, turn_id: int, now: float, move: Move, reason: str | None = None
+        self, turn_id: int, now: float, move: Move, reason: Literal["yield"] | None = None
     ) -> tuple[list[Action], int, int]:
         """Stop the responding turn's reply where the user hears it: the timeline cut there and
         the client told (``interrupt``). Returns the actions and the samples heard, at the
@@ -414,7 +421,7 @@ class SessionCore:
             cut_at = self.timeline.now_sample(now)
         reply.held.clear()
         reply.move(move)
-        body: dict[str, Any] = {"type": "interrupt", "turn_id": turn_id, "cut_at": cut_at}
+        body = InterruptBody(type="interrupt", turn_id=turn_id, cut_at=cut_at)
         if reason is not None:
             body["reason"] = reason
         return [self._event(body)], heard, heard_engine
@@ -438,7 +445,7 @@ class SessionCore:
         # Already on its way: tell the client to drop it from where it is being heard.
         cut_at = min(max(self._heard_position(now), stream.start_sample), stream.end_sample)
         self.timeline.cut(cut_at)
-        return [self._event({"type": "interrupt", "turn_id": turn_id, "cut_at": cut_at, "reason": "retracted"})]
+        return [self._event(InterruptBody(type="interrupt", turn_id=turn_id, cut_at=cut_at, reason="retracted"))]
 
     def _reply_timed_out(self, now: float) -> list[Action]:
         """The engine never finished the reply: end the turn with an error, keep the session."""
@@ -451,7 +458,7 @@ class SessionCore:
             return []
         message = f"the engine did not finish its reply within {self.config.reply_timeout_s:g} s"
         self._record(turn_id).error = message
-        out = [self._event({"type": "error", "code": "engine_timeout", "message": message, "turn_id": turn_id})]
+        out = [self._event(ErrorBody(type="error", code="engine_timeout", message=message, turn_id=turn_id))]
         out += self._end_reply(reply, Move.TIMEOUT, now)
         out.append(InterruptEngine(Interrupt(turn_id, 0)))
         return out
@@ -466,9 +473,7 @@ class SessionCore:
             transitions = self.turns.reply_done(self.inbound.position)
             self.turn_log.observe(transitions)
             for transition in transitions:
-                out.append(
-                    self._event({"type": "turn", "state": transition.state.value, "turn_id": transition.turn_id})
-                )
+                out.append(self._turn_event(transition))
         out += self._finish_record(reply.turn_id, now, OUTCOME[reply.state])
         return out
 
@@ -532,20 +537,27 @@ class SessionCore:
                         record.user_text = item.text
                     else:
                         record.agent_text = item.text
-                body = {"type": "transcript", "role": item.role, "text": item.text, "final": item.final}
-                return [self._event({**body, "turn_id": item.turn_id})]
+                role: Literal["user", "agent"] = "user" if item.role == "user" else "agent"
+                return [
+                    self._event(
+                        TranscriptBody(
+                            type="transcript", role=role, text=item.text, final=item.final, turn_id=item.turn_id
+                        )
+                    )
+                ]
             case GestureHint():
                 stream = reply.stream if reply is not None else None
                 at = stream.start_sample + item.offset_samples if stream is not None else None
-                body = {"type": "gesture", "name": item.name, "at": at, "intensity": item.intensity}
-                return [self._event({**body, "turn_id": item.turn_id})]
+                gesture = GestureBody(
+                    type="gesture", name=item.name, at=at, turn_id=item.turn_id, intensity=item.intensity
+                )
+                return [self._event(gesture)]
             case ReplyEnd():
                 assert reply is not None
                 return self._end_reply(reply, Move.END_ERROR if item.reason == "error" else Move.END, now)
             case EngineError():
-                out: list[Action] = [
-                    self._event({"type": "error", "code": item.code, "message": item.message, "turn_id": item.turn_id})
-                ]
+                error = ErrorBody(type="error", code=item.code, message=item.message, turn_id=item.turn_id)
+                out: list[Action] = [self._event(error)]
                 record = self.records.get(item.turn_id) if item.turn_id is not None else None
                 if record is not None:  # still open: the turn's outcome will say "error"
                     record.error = record.error or item.message
@@ -611,7 +623,7 @@ class SessionCore:
         record.marks = self.turn_log.finish(turn_id)
         self.finished_records.append(record)
         del self.finished_records[:-100]
-        return [self._event(record.to_json()), PublishTurn(record)]
+        return [self._event(cast(MetricsBody, record.to_json())), PublishTurn(record)]
 
     def _heard_position(self, now: float) -> int:
         """Timeline sample the user hears now: the client's report, advanced by elapsed time,
@@ -625,10 +637,12 @@ class SessionCore:
         return self.timeline.lead_s(now) - self.config.max_lead_ms / 1000
 
     def _gesture(self, gesture: GestureEvent) -> Action:
-        body = gesture.to_json()
-        body["at"] = None  # listening cues play now; only reply-bound gestures carry a timeline position
-        return self._event(body)
+        return self._event(gesture.to_json())  # listening cues: ``at`` is null, they play now
 
     @staticmethod
-    def _event(body: dict[str, Any]) -> Action:
-        return Send(Event(body))
+    def _turn_event(transition: Transition) -> Action:
+        return SessionCore._event(TurnBody(type="turn", state=transition.state.value, turn_id=transition.turn_id))
+
+    @staticmethod
+    def _event(body: ServerEvent) -> Action:
+        return Send(Event(dict(body)))

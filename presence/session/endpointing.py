@@ -17,11 +17,7 @@ from typing import Protocol
 
 from presence.audio.prosody import PauseCue
 from presence.endofturn.predictor import EndOfTurnPredictor, PauseContext
-from presence.engines.base import INPUT_SAMPLE_RATE
-
-
-def ms_to_samples(ms: float) -> int:
-    return round(ms * INPUT_SAMPLE_RATE / 1000)
+from presence.session import defaults
 
 
 class ConfirmationRule(Protocol):
@@ -48,7 +44,7 @@ class ConfirmationRule(Protocol):
 class FixedSilence:
     """The turn is over after ``confirm_ms`` of silence, whatever came before it."""
 
-    confirm_ms: float = 320.0
+    confirm_ms: float = float(defaults.CONFIRM_MS)
     name: str = "fixed"
     uses_prosody: bool = False
 

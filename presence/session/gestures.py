@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any
 
-from presence.engines.base import INPUT_SAMPLE_RATE
+from presence.media import INPUT_SAMPLE_RATE
+from presence.protocol.events import GestureBody
 from presence.session.turns import Signal, Transition
 
 MS = INPUT_SAMPLE_RATE // 1000  # samples per millisecond on the input timeline
@@ -31,17 +31,18 @@ class GestureEvent:
     intensity: float = 1.0
     turn_id: int | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        """The ``gesture`` event body; ``at_ms`` is the input timeline in milliseconds."""
-        return {
+    def to_json(self) -> GestureBody:
+        """The ``gesture`` event body (docs/protocol.md): listening cues play now (``at`` null);
+        ``t_samples`` is the input timeline, which the client does not share, so it stays here."""
+        body: GestureBody = {
             "type": "gesture",
             "name": self.name,
-            "at_ms": self.t_samples // MS,
-            "t_samples": self.t_samples,
-            "duration_ms": self.duration_ms,
-            "intensity": round(self.intensity, 3),
+            "at": None,
             "turn_id": self.turn_id,
+            "intensity": round(self.intensity, 3),
+            "duration_ms": self.duration_ms,
         }
+        return body
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ import numpy as np
 
 from presence.audio.pcm import Float32, StreamResampler, s16le_to_float
 from presence.audio.vad import VoiceActivityDetector
-from presence.engines.base import INPUT_SAMPLE_RATE, InputAudio
+from presence.media import INPUT_SAMPLE_RATE, InputAudio
 from presence.protocol.errors import InvalidPayload
 from presence.protocol.hello import OPUS, PCM_S16LE, AudioFormat
 from presence.session.input_clock import InputClock, InputLimits

@@ -12,14 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from presence.audio.opus import FRAME_SAMPLES as OPUS_FRAME_SAMPLES
-from presence.audio.opus import PRE_SKIP_SAMPLES, OpusEncoder
+from presence.audio.opus import OpusEncoder
 from presence.audio.pcm import StreamResampler, float_to_s16le
-from presence.engines.base import AudioChunk, PhonemeMark
 from presence.lipsync.base import Animator, VisemeFrame
 from presence.lipsync.weightsets import quantize
+from presence.media import OPUS_SAMPLE_RATE, AudioChunk, PhonemeMark, opus_packet_timestamp
 from presence.protocol.frames import Animation, AudioOut, Flags, Frame
-from presence.protocol.hello import OPUS, OPUS_SAMPLE_RATE, PCM_S16LE, WEIGHT_SETS
+from presence.protocol.hello import OPUS, PCM_S16LE, WEIGHT_SETS
 
 WeightMapper = Callable[[np.ndarray, str], np.ndarray]
 
@@ -186,7 +185,7 @@ class ReplyStream:
             flags = Flags.SEGMENT_START if n == 0 else Flags.NONE
             if final and index == len(packets) - 1:
                 flags |= Flags.SEGMENT_END
-            stamp = self.start_sample if n == 0 else self.start_sample + OPUS_FRAME_SAMPLES * n - PRE_SKIP_SAMPLES
+            stamp = opus_packet_timestamp(self.start_sample, n)
             frames.append(AudioOut(packet, timestamp=stamp, flags=flags))
             self._packets += 1
             self.sent_audio_frames += 1

@@ -14,7 +14,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram
 
-from presence.engines.base import INPUT_SAMPLE_RATE
+from presence.media import INPUT_SAMPLE_RATE
 from presence.session.turns import Signal, Transition, TurnState
 
 

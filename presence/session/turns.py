@@ -16,8 +16,10 @@ from typing import Final
 
 from presence.audio.prosody import PauseCue, ProsodyTracker
 from presence.endofturn.predictor import PauseContext
-from presence.engines.base import INPUT_SAMPLE_RATE, Samples, TurnEvent, TurnEventKind
-from presence.session.endpointing import ConfirmationRule, FixedSilence, ms_to_samples
+from presence.engines.base import TurnEvent, TurnEventKind
+from presence.media import INPUT_SAMPLE_RATE, Samples, ms_to_samples
+from presence.session import defaults
+from presence.session.endpointing import ConfirmationRule, FixedSilence
 
 
 class TurnState(Enum):
@@ -113,10 +115,10 @@ class TurnConfig:
     """
 
     speech_threshold: float = 0.5
-    min_speech_ms: int = 64  # speech must last this long to start a turn (clicks, coughs)
-    speculate_ms: int = 96  # silence after which the reply starts, held back
-    confirm_ms: int = 320  # silence after which the turn is over (fixed-silence rule)
-    min_barge_in_ms: int = 200  # agent speech is interrupted only by speech this long
+    min_speech_ms: int = defaults.MIN_SPEECH_MS  # speech must last this long to start a turn
+    speculate_ms: int = defaults.SPECULATE_MS  # silence after which the reply starts, held back
+    confirm_ms: int = defaults.CONFIRM_MS  # silence after which the turn is over (fixed-silence rule)
+    min_barge_in_ms: int = defaults.MIN_BARGE_IN_MS  # agent speech is interrupted only by speech this long
     # Speech this soon after the turn was confirmed means the release was early: the agent
     # yields at min_speech_ms and the user's turn goes on. 0 (off): every resumption must
     # barge in (min_barge_in_ms), which suits rules that wait long enough not to release early.

@@ -1,8 +1,8 @@
 // Microphone → 10 ms blocks (AudioWorklet) → silence suppression → Opus 20 ms (WebCodecs)
 // or PCM16 at 16 kHz → AUDIO_IN frames with input-timeline stamps.
 //
-// Opus stamps follow docs/protocol.md (timestamps name the PCM after pre-skip removal) and
-// presence/audio/opus.py: one encoder runs from the first speech onward and is fed every
+// Opus stamps follow docs/protocol.md (timestamps name the PCM after pre-skip removal; the
+// rule is in opus-timing.js) and presence/audio/opus.py: one encoder runs from the first speech onward and is fed every
 // block, speech or not, so its packets stay aligned to the capture timeline; only packets
 // that overlap blocks the suppressor wants sent go on the wire. Packet n of an encoder that
 // started at input sample E decodes (after the decoder drops the 312-sample pre-skip once)
@@ -11,11 +11,10 @@
 import { SilenceSuppressor } from "./vad.js";
 import { Decimator } from "./dsp.js";
 import { floatToS16le } from "./protocol.js";
+import { OPUS_FRAME, opusPacketTimestamp } from "./opus-timing.js";
 
 export const CAPTURE_RATE = 48000;
 const BLOCK = CAPTURE_RATE / 100; // 10 ms
-const OPUS_FRAME = 960;
-const PRE_SKIP = 312;
 
 /** Raised when the microphone cannot be used; `message` is for the user. */
 export class MicrophoneError extends Error {
@@ -216,7 +215,7 @@ export class Capture {
   }
 
   #sendPacket(n, data, mark) {
-    const timestamp = n === 0 ? this.encoderStart : this.encoderStart + OPUS_FRAME * n - PRE_SKIP;
+    const timestamp = opusPacketTimestamp(this.encoderStart, n);
     this.#emit(data, timestamp, mark);
   }
 

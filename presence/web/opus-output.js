@@ -8,9 +8,7 @@
 // sees network arrival, not decode completion.
 
 import { SEGMENT_END, SEGMENT_START } from "./jitterbuffer.js";
-
-export const OPUS_RATE = 48000;
-export const PRE_SKIP = 312;
+import { OPUS_RATE, PRE_SKIP } from "./opus-timing.js";
 
 const CONFIG = { codec: "opus", sampleRate: OPUS_RATE, numberOfChannels: 1 };
 

@@ -7,13 +7,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 pytestmark = [pytest.mark.local_models, pytest.mark.slow]
 
 
-def run_suite(tmp_path: Path, suite: str, *flags: str) -> dict[str, object]:
+def run_suite(tmp_path: Path, suite: str, *flags: str) -> dict[str, Any]:
     out = tmp_path / f"{suite}.json"
     done = subprocess.run(
         [sys.executable, "-m", "presence", "bench", suite, "--quick", "--json", str(out), *flags],

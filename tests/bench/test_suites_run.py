@@ -10,6 +10,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import DATA_DIR, REPO
+
+#: ``presence`` as an installed package would run it: from elsewhere, with no ``tests`` package.
+WITHOUT_TESTS = "import sys; sys.modules['tests'] = None; from presence.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+def installed_presence(*args: str) -> list[str]:
+    return [sys.executable, "-c", WITHOUT_TESTS, *args]
+
+
+INSTALLED_ENV = {**os.environ, "PYTHONPATH": str(REPO), "NO_PROXY": "127.0.0.1,localhost"}
+
 
 def test_overhead_suite_runs_and_writes_its_json(tmp_path: Path) -> None:
     out = tmp_path / "overhead.json"
@@ -47,15 +59,33 @@ def test_scale_suite_runs_at_ci_size(tmp_path: Path) -> None:
 
 
 def test_cloud_suite_answers_every_turn_of_every_configuration_at_ci_size(tmp_path: Path) -> None:
+    """The service fakes ship in presence.testing: the suite needs no source checkout."""
     out = tmp_path / "cloud.json"
     done = subprocess.run(
-        [sys.executable, "-m", "presence", "bench", "cloud", "--quick", "--json", str(out)],
+        installed_presence("bench", "cloud", "--quick", "--json", str(out), "--data", str(DATA_DIR / "timit-sample")),
         capture_output=True,
         text=True,
         timeout=180,
-        env={**os.environ, "NO_PROXY": "127.0.0.1,localhost"},
+        cwd=tmp_path,
+        env=INSTALLED_ENV,
     )
     assert done.returncode == 0, done.stderr
     rows = json.loads(out.read_text())["rows"]
     assert {r["configuration"].split(",")[0] for r in rows} == {"gemini", "openai"}
     assert all(r["answered"] == r["turns"] == 1 and r["errors"] == 0 for r in rows)
+
+
+def test_jitterbuffer_suite_runs_from_the_package_without_the_test_tree(tmp_path: Path) -> None:
+    out = tmp_path / "jitterbuffer.json"
+    done = subprocess.run(
+        installed_presence("bench", "jitterbuffer", "--quick", "--json", str(out)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=INSTALLED_ENV,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(out.read_text())
+    assert {"calm", "spike", "loss"} <= {row["trace"] for row in rows}
+    assert all(row["delivered"] > 0 for row in rows)

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from presence.bench._browser import read_wav16, timit_utterances
+from presence.audio.wavfile import read_wav16
 from presence.bench.g2g import data_dir
+from presence.testing.corpus import timit_utterances
 
 
 def copy_speaker(timit: Path, speaker: str, to: Path, name: str, utterances: int) -> None:

@@ -6,15 +6,13 @@ import json
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 import wave
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from presence.bench._server import free_port
+from presence.testing.servers import ServerDidNotStart, free_port, stop_process, wait_until_answers
 
 
 @pytest.fixture
@@ -29,17 +27,13 @@ def served() -> Iterator[int]:
         text=True,
     )
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("server did not start")
+        try:
+            wait_until_answers(f"http://127.0.0.1:{port}/healthz", proc, 30, lambda: "")
+        except ServerDidNotStart as exc:
+            pytest.fail(str(exc))
         yield port
     finally:
-        proc.terminate()
+        stop_process(proc)
         out, _ = proc.communicate(timeout=10)
         assert f"open http://127.0.0.1:{port}/" in out
 

@@ -87,7 +87,7 @@ def test_the_entry_point_serves_its_probes_and_drains_on_sigterm(tmp_path: Path)
                 raise AssertionError((tmp_path / "log").read_text())
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1) as answer:
-                    return answer.status == 200
+                    return bool(answer.status == 200)
             except OSError:
                 return False
 

@@ -12,7 +12,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.http11 import Response
 
 from presence.engines import EngineUnavailable
-from presence.engines.base import AudioChunk, EngineError, EngineOutput, ReplyEnd
+from presence.engines.base import EngineError, EngineOutput, ReplyEnd
 from presence.engines.cloud import (
     PreRoll,
     backoff_s,
@@ -23,6 +23,7 @@ from presence.engines.cloud import (
     scrub,
     version_tuple,
 )
+from presence.media import AudioChunk
 
 
 def test_the_pre_roll_hands_over_at_least_its_length_of_the_latest_audio_in_order() -> None:

@@ -16,9 +16,9 @@ from presence.engines.gemini import SDK_MINIMUM as GEMINI_SDK
 from presence.engines.gemini import GeminiLiveEngine
 from presence.engines.openai_realtime import SDK_MINIMUM as OPENAI_SDK
 from presence.engines.openai_realtime import OpenAIRealtimeEngine
+from presence.testing.fakes.gemini_live_server import LIVE_MODELS
+from presence.testing.fakes.openai_realtime_server import REALTIME_MODELS, TRANSCRIPTION_MODELS
 from tests.conftest import REPO
-from tests.fakes.gemini_live_server import LIVE_MODELS
-from tests.fakes.openai_realtime_server import REALTIME_MODELS, TRANSCRIPTION_MODELS
 
 
 def test_the_default_models_are_the_current_ones(monkeypatch: pytest.MonkeyPatch) -> None:

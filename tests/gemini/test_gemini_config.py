@@ -14,16 +14,11 @@ from google.genai import errors, types
 from presence.engines.base import EngineError, EngineOutput, ReplyEnd, SessionOptions
 from presence.engines.cloud import MISCONFIGURED, EngineMisconfigured
 from presence.engines.gemini import DEFAULT_MODEL, GeminiLiveEngine, GeminiLiveSession
-from tests.fakes.drive import speak_turn, until_reply_end
-from tests.fakes.gemini_live_server import LIVE_MODELS, FakeGeminiLive, FakeModel, _get
+from presence.testing.fakes.drive import speak_turn, until_reply_end
+from presence.testing.fakes.gemini_live_server import LIVE_MODELS, FakeGeminiLive, FakeModel, _get
 
 KEY = "AIza-presence-test-SECRET-0123456789"
 RETIRED = "gemini-2.5-flash-native-audio-preview-09-2025"
-
-
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 
 
 @pytest.fixture

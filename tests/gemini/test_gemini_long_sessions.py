@@ -10,10 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from presence.engines.base import (
-    AudioChunk,
     EngineError,
     EngineOutput,
-    InputAudio,
     Interrupt,
     ReplyEnd,
     SessionOptions,
@@ -23,17 +21,13 @@ from presence.engines.base import (
 )
 from presence.engines.gemini import GeminiLiveEngine, GeminiLiveSession
 from presence.engines.scripted import synth_voice
-from tests.fakes.drive import speak_turn, until_reply_end
-from tests.fakes.gemini_live_server import FakeGeminiLive, FakeModel
+from presence.media import AudioChunk, InputAudio
+from presence.testing.fakes.drive import speak_turn, until_reply_end
+from presence.testing.fakes.gemini_live_server import FakeGeminiLive, FakeModel
 
 KEY = "AIza-presence-test-SECRET-0123456789"
 CONNECTION_S = 600.0  # the service's ~10 minutes per connection
 SESSION_S = 900.0  # its ~15 minutes per audio session without compression
-
-
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 
 
 @pytest.fixture
@@ -152,8 +146,8 @@ async def test_a_twenty_minute_conversation_crosses_every_limit_without_a_failed
 async def test_without_compression_the_fake_ends_the_session_at_its_limit(fake: FakeGeminiLive) -> None:
     """The fake's session limit is real: a setup without compression loses its session at 15 min."""
     engine = GeminiLiveEngine(KEY, base_url=fake.base_url, ssl_context=fake.client_ssl)
-    engine.connect_config = lambda persona, handle: GeminiLiveEngine.connect_config(  # type: ignore[method-assign]
-        engine, persona, handle
+    engine.connect_config = lambda persona, resume_handle: GeminiLiveEngine.connect_config(  # type: ignore[method-assign]
+        engine, persona, resume_handle
     ).model_copy(update={"context_window_compression": None})
     fake.model.connection_limit_s = None  # only the session's limit is in play here
     session = await engine.open_session(SessionOptions("s1"))

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from presence.cli import main
-from tests.fakes.gemini_live_server import FakeGeminiLive, FakeModel
-from tests.fakes.threaded import running_in_a_thread
+from presence.testing.fakes.gemini_live_server import FakeGeminiLive, FakeModel
+from presence.testing.fakes.threaded import running_in_a_thread
 
 KEY = "AIza-presence-test-SECRET-0123456789"
 RETIRED = "gemini-2.5-flash-native-audio-preview-09-2025"

@@ -10,7 +10,6 @@ import pytest
 
 from presence.audio.espeak import Espeak, Voice
 from presence.audio.pcm import resample
-from presence.engines.base import AudioChunk
 from presence.lipsync.acoustic import AudioAnimator
 from presence.lipsync.base import VISEME_INDEX, VISEMES
 from presence.lipsync.phonemes import weights_of
@@ -23,6 +22,7 @@ from presence.lipsync.sphinx_am import (
     packaged_acoustic_model,
 )
 from presence.lipsync.sphinx_noise import NoiseRemover
+from presence.media import AudioChunk
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,13 @@ import pytest
 
 from presence.audio.espeak import Espeak, Voice
 from presence.audio.pcm import resample
-from presence.engines.base import AudioChunk
 from presence.lipsync.aligned import AlignedAnimator
 from presence.lipsync.base import VISEME_INDEX, rest_weights
 from presence.lipsync.decoder import DecoderConfig, PhoneDecoder, TextPhone
 from presence.lipsync.phones import espeak_arpabet
 from presence.lipsync.sphinx_am import packaged_acoustic_model
 from presence.lipsync.transcript import TranscriptPhones
+from presence.media import AudioChunk
 
 # A toy model of 4 phones (0 is silence): each frame's likelihoods favour one phone strongly.
 SIL, A, B, C = 0, 1, 2, 3

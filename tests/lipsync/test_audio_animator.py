@@ -11,15 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from presence.audio.espeak import Espeak, Voice
-from presence.engines.base import AudioChunk
 from presence.lipsync import ANIMATOR_KINDS, AlignedAnimator, create_animator
 from presence.lipsync.acoustic import AudioAnimator
 from presence.lipsync.audio import MlpAnimator, model_path
 from presence.lipsync.base import VISEME_INDEX, Animator, VisemeFrame, rest_weights
 from presence.lipsync.features import FeatureStream, features_of
 from presence.lipsync.phonemes import weights_of
+from presence.media import AudioChunk
 
-AudioAnimatorFactory = Callable[..., Animator]
+AudioAnimatorFactory = Callable[..., AudioAnimator | MlpAnimator]
 KINDS = {"acoustic": AudioAnimator, "mlp": MlpAnimator}
 
 

@@ -19,13 +19,8 @@ from presence.engines.base import Engine
 from presence.engines.gemini import GeminiLiveEngine
 from presence.engines.openai_realtime import OpenAIRealtimeEngine
 from presence.lipsync.aligned import MAX_LOOKAHEAD_MS, MIN_LOOKAHEAD_MS
+from presence.testing.fakes import gemini_live_server, openai_realtime_server
 from tests.conftest import ServerFactory, silence, speech_like
-from tests.fakes import gemini_live_server, openai_realtime_server
-
-
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 
 
 @contextlib.asynccontextmanager

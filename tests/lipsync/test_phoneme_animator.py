@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from presence.audio.espeak import Espeak, Voice
-from presence.engines.base import AudioChunk, PhonemeMark
 from presence.lipsync.base import VISEME_INDEX, VISEMES, VisemeFrame, rest_weights
 from presence.lipsync.phonemes import PhonemeAnimator, weights_of
+from presence.media import AudioChunk, PhonemeMark
 
 RATE = 24000
 MS = RATE // 1000

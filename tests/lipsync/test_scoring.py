@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from presence.lipsync.base import VISEME_INDEX, VISEMES
 from presence.lipsync.scoring import PhoneSegment, Utterance, read_phn, reference_labels, score
@@ -62,6 +63,7 @@ def test_the_timit_sample_reads_and_maps_without_unknown_phones(timit_dir: Path)
         reference_labels(segments, segments[-1].end_sample // 160, RATE)
 
 
+@pytest.mark.bench
 def test_the_benchmark_runs_at_ci_size_and_reports_every_estimator(tmp_path: Path, timit_dir: Path) -> None:
     out = tmp_path / "lipsync.json"
     done = subprocess.run(

@@ -98,8 +98,9 @@ async def test_an_endpoint_error_is_a_language_model_error_without_secrets() -> 
 
 async def test_the_local_pipeline_speaks_what_the_endpoint_answers() -> None:
     from presence.config import Settings
-    from presence.engines.base import AudioChunk, SessionOptions, Transcript
+    from presence.engines.base import SessionOptions, Transcript
     from presence.engines.local.engine import LocalEngine
+    from presence.media import AudioChunk
     from tests.local.test_local_engine import ask
 
     endpoint = FakeEndpoint(["Breakfast", " is", " served", " until", " ten", "."])

@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import threading
-import time
-import urllib.request
 from collections.abc import Iterator
+from typing import IO
 
 import pytest
 
-from presence.bench._server import free_port
 from presence.bench.answers import on_topic
 from presence.config import Settings
-from presence.engines.base import AudioChunk, SessionOptions, Transcript
+from presence.engines.base import SessionOptions, Transcript
 from presence.engines.local.engine import LocalEngine
 from presence.engines.local.llm import OpenAICompatibleModel, smollm2_path
+from presence.media import AudioChunk
+from presence.testing.servers import ServerDidNotStart, free_port, stop_process, wait_until_answers
 from tests.conftest import REPO
 from tests.local.test_local_engine import ask
 
@@ -29,28 +30,21 @@ def llm_url() -> Iterator[str]:
     port = free_port()
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_path())]
     command += ["--host", "127.0.0.1", "--port", str(port), "--n_threads", "1", "--verbose", "False"]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while True:  # ready when it answers; a crash or the deadline fails with its stderr
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2).read()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    server.kill()
-                    pytest.fail(f"llama_cpp.server did not start: {server.communicate()[1][-2000:]}")
-                time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.terminate()
+    with tempfile.TemporaryFile("w+") as log:  # a file, not a pipe nobody reads while it starts
+        server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, text=True)
         try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        if server.stderr is not None:
-            server.stderr.close()
+            try:  # ready when it answers; a crash or the deadline fails with its stderr
+                wait_until_answers(f"http://127.0.0.1:{port}/v1/models", server, 120, lambda: _read(log), poll_s=0.2)
+            except ServerDidNotStart as exc:
+                pytest.fail(f"llama_cpp.server did not start: {exc}")
+            yield f"http://127.0.0.1:{port}/v1"
+        finally:
+            stop_process(server)
+
+
+def _read(log: IO[str]) -> str:
+    log.seek(0)
+    return log.read()
 
 
 async def test_replies_stream_from_a_real_openai_compatible_server(llm_url: str) -> None:

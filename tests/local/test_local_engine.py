@@ -17,13 +17,11 @@ import pytest
 
 from presence.audio.espeak import Espeak, Voice
 from presence.audio.pcm import resample
-from presence.client.talk import read_wav
+from presence.audio.wavfile import read_audio
 from presence.config import Settings
 from presence.engines.base import (
-    AudioChunk,
     EngineError,
     EngineOutput,
-    InputAudio,
     Interrupt,
     ReplyEnd,
     SessionOptions,
@@ -35,6 +33,7 @@ from presence.engines.local.asr import StreamingRecognizer
 from presence.engines.local.clauses import clean_for_speech
 from presence.engines.local.engine import FALLBACK_REPLY, LocalEngine, LocalSession
 from presence.engines.local.llm import LlamaModel, Message
+from presence.media import AudioChunk, InputAudio
 
 pytestmark = pytest.mark.local_models
 
@@ -97,7 +96,7 @@ async def test_recognizer_hears_the_key_words_of_a_clearly_synthesized_question(
 
 
 async def test_recognizer_transcribes_real_speech(timit_dir: Path) -> None:
-    audio, rate = read_wav(timit_dir / "dr2-marc0" / "sa2.wav")  # "Don't ask me to carry an oily rag like that."
+    audio, rate = read_audio(timit_dir / "dr2-marc0" / "sa2.wav")  # "Don't ask me to carry an oily rag like that."
     words = set((await recognise(resample(audio, rate, 16_000))).split())
     assert {"carry", "oily", "rag", "like", "that"} <= words
 

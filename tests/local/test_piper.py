@@ -7,9 +7,10 @@ from collections.abc import Iterator
 import pytest
 
 from presence.config import Settings
-from presence.engines.base import AudioChunk, SessionOptions
+from presence.engines.base import SessionOptions
 from presence.engines.local.engine import LocalEngine
 from presence.engines.local.piper import HOP_SAMPLES, IPA_TO_ARPABET, PiperVoice, TimedPhone, timed_phones
+from presence.media import AudioChunk
 from tests.local.test_local_engine import ask
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from presence.bench._server import presence_server
 from presence.bench.memory import measure, server_flags
+from presence.testing.servers import presence_server
 
 pytestmark = [pytest.mark.local_models, pytest.mark.slow]
 
@@ -23,14 +23,14 @@ def test_closed_sessions_return_threads_and_memory_to_the_baseline(asr: str, ses
     with presence_server(*flags, startup_s=180) as port:
         result = measure(port, sessions, waves, hello_only=False)
     baseline = result["baseline"]
-    waves = result["waves"]
-    for wave in waves:
+    measured = result["waves"]
+    for wave in measured:
         # No thread per session (before the fix: one more per session, while it was open).
         assert wave["peak"]["threads"] <= baseline["threads"] + 3, (baseline, wave)
         assert wave["after_close"]["threads"] <= baseline["threads"] + 3, (baseline, wave)
         # Before the fix every session left its decoder behind (2 waves of 8: +1.5 GB).
         assert wave["after_close"]["rss_mb"] - baseline["rss_mb"] < 150, (baseline, wave)
-    for later in waves[1:]:
+    for later in measured[1:]:
         # What the first wave allocated once (buffers, caches) is reused, not added to.
-        assert later["after_close"]["rss_mb"] - waves[0]["after_close"]["rss_mb"] < 30, waves
-        assert later["after_close"]["threads"] <= waves[0]["after_close"]["threads"], waves
+        assert later["after_close"]["rss_mb"] - measured[0]["after_close"]["rss_mb"] < 30, measured
+        assert later["after_close"]["threads"] <= measured[0]["after_close"]["threads"], measured

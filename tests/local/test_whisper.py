@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from presence.audio.pcm import resample
-from presence.client.talk import read_wav
+from presence.audio.wavfile import read_audio
 from presence.engines.local.asr import RecognizerError
 from presence.engines.local.whisper import WhisperAsr, WhisperRecognizer
 
@@ -26,7 +26,7 @@ def asr() -> Iterator[WhisperAsr]:
 
 
 def timit(timit_dir: Path, name: str) -> np.ndarray:
-    audio, rate = read_wav(timit_dir / name)
+    audio, rate = read_audio(timit_dir / name)
     return resample(audio, rate, 16_000)
 
 
@@ -50,7 +50,11 @@ async def test_real_speech_is_transcribed(asr: WhisperAsr, timit_dir: Path) -> N
 async def test_partial_transcripts_arrive_while_the_user_speaks(asr: WhisperAsr, timit_dir: Path) -> None:
     loop = asyncio.get_running_loop()
     partials: asyncio.Queue[str] = asyncio.Queue()
-    recognizer = asr.open(lambda text: loop.call_soon_threadsafe(partials.put_nowait, text))
+
+    def on_partial(text: str) -> None:
+        loop.call_soon_threadsafe(partials.put_nowait, text)
+
+    recognizer = asr.open(on_partial)
     audio = timit(timit_dir, "dr1-fvmh0/sa1.wav")  # "She had your dark suit in greasy wash water all year."
     for offset in range(0, len(audio), 320):  # at twice real time, as a (fast) microphone would
         recognizer.feed(audio[offset : offset + 320])

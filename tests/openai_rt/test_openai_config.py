@@ -11,16 +11,11 @@ import pytest
 from presence.engines.base import EngineError, EngineOutput, Interrupt, ReplyEnd, SessionOptions, Transcript
 from presence.engines.cloud import MISCONFIGURED, EngineMisconfigured
 from presence.engines.openai_realtime import DEFAULT_MODEL, MODEL_RATE, OpenAIRealtimeEngine, OpenAIRealtimeSession
-from tests.fakes.drive import speak_turn, until_reply_end
-from tests.fakes.openai_realtime_server import FakeModel, FakeRealtimeServer
+from presence.testing.fakes.drive import speak_turn, until_reply_end
+from presence.testing.fakes.openai_realtime_server import FakeModel, FakeRealtimeServer
 
 KEY = "sk-presence-test-SECRET-0123456789"
 RETIRED = "gpt-4o-realtime-preview"
-
-
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 
 
 @pytest.fixture

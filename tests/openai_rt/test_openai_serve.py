@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from presence.cli import main
-from tests.fakes.openai_realtime_server import FakeModel, FakeRealtimeServer
-from tests.fakes.threaded import running_in_a_thread
+from presence.testing.fakes.openai_realtime_server import FakeModel, FakeRealtimeServer
+from presence.testing.fakes.threaded import running_in_a_thread
 
 KEY = "sk-presence-test-SECRET-0123456789"
 

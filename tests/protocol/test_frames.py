@@ -152,7 +152,9 @@ def header(
         (header(FrameType.PONG, 8) + b"12345678", errors.InvalidPayload, 1007),
     ],
 )
-def test_each_malformed_input_raises_its_documented_error(data: bytes, error: type, code: int) -> None:
+def test_each_malformed_input_raises_its_documented_error(
+    data: bytes, error: type[errors.ProtocolError], code: int
+) -> None:
     with pytest.raises(error) as caught:
         decode(data)
     assert caught.value.close_code == code

@@ -1,6 +1,6 @@
 """The reliability suite of issue #12, CI-sized: real ``presence serve`` processes on loopback.
 
-``presence bench soak`` runs the same probes (presence/bench/_probes.py) at full size.
+``presence bench soak`` runs the same probes (presence/testing/probes.py) at full size.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from presence.bench._probes import documented_close_codes
-from presence.bench._server import ServerProcess, presence_process
+from presence.testing.probes import documented_close_codes
+from presence.testing.servers import ServerProcess, presence_process
 from tests.conftest import REPO
 
 #: The scripted engine with a deterministic VAD and a short confirmation, so turns are quick.

@@ -9,10 +9,10 @@ import json
 
 import pytest
 
-from presence.bench._fuzz import fuzz_decoder
 from presence.protocol import errors
 from presence.protocol.frames import HEADER, FrameType, decode
 from presence.protocol.hello import parse_client_hello
+from presence.testing.fuzz import fuzz_decoder
 
 pytestmark = pytest.mark.reliability
 

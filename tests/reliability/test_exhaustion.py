@@ -1,6 +1,6 @@
 """Exhaustion probes over real sockets on loopback (issue #12), CI-sized.
 
-Each probe is bounded in count and time and stops by itself (presence/bench/_probes.py);
+Each probe is bounded in count and time and stops by itself (presence/testing/probes.py);
 ``presence bench soak`` runs them at the issue's sizes. A probe's ``measured`` dict is the
 assertion message, so a failure says what happened.
 """
@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from presence.bench import _probes as probes
-from presence.bench._server import ServerProcess
 from presence.bench.soak import load_utterances
+from presence.testing import probes as probes
+from presence.testing.servers import ServerProcess
 from tests.reliability.conftest import ServeFactory
 
 pytestmark = pytest.mark.reliability

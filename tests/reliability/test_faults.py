@@ -8,13 +8,13 @@ import time
 
 import pytest
 
-from presence.bench import _faults as faults
-from presence.bench import _probes as probes
-from presence.bench._server import ServerProcess
-from presence.bench._turns import speak_turn
 from presence.client.connection import PresenceClient
 from presence.engines.base import SessionOptions
 from presence.engines.scripted import Script, ScriptedEngine, ScriptedSession
+from presence.testing import faults as faults
+from presence.testing import probes as probes
+from presence.testing.servers import ServerProcess
+from presence.testing.turns import speak_turn
 from tests.conftest import ServerFactory
 from tests.reliability.conftest import ServeFactory
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from presence.bench._browser import write_wav
-from presence.bench._probes import documented_close_codes
-from presence.bench._wire import OP_PING, client_frame, upgrade_request
-from presence.bench.soak import read_timit_wav
+from presence.audio.wavfile import read_wav16
+from presence.testing.corpus import write_wav
+from presence.testing.probes import documented_close_codes
+from presence.testing.wire import OP_PING, client_frame, upgrade_request
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.reliability
@@ -41,6 +41,6 @@ def test_timit_audio_reads_from_riff_and_from_nist_sphere_alike(tmp_path: Path) 
     header = b"NIST_1A\n   1024\nsample_rate -i 16000\nsample_byte_format -s2 01\nend_head\n"
     sphere = tmp_path / "a.wav"
     sphere.write_bytes(header.ljust(1024, b" ") + samples.astype("<i2").tobytes())
-    assert read_timit_wav(sphere).tolist() == samples.tolist()
+    assert read_wav16(sphere).tolist() == samples.tolist()
     riff = write_wav(tmp_path / "b.wav", samples)
-    assert read_timit_wav(riff).tolist() == samples.tolist()
+    assert read_wav16(riff).tolist() == samples.tolist()

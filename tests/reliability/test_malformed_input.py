@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 import websockets
 
-from presence.bench._probes import good_speech, wait_until
-from presence.bench._server import ServerProcess
-from presence.bench._turns import speak_turn
-from presence.bench._wire import HELLO, open_raw, sessions_active
 from presence.client.connection import PresenceClient, client_hello
 from presence.protocol.frames import FrameType
+from presence.testing.probes import good_speech, wait_until
+from presence.testing.servers import ServerProcess
+from presence.testing.turns import speak_turn
+from presence.testing.wire import HELLO, open_raw, sessions_active
 from tests.server.test_close_codes import CASES, raw_header
 
 pytestmark = pytest.mark.reliability

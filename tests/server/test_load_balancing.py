@@ -31,9 +31,9 @@ from presence.client.reconnect import connect_with_retry
 from presence.client.talk import talk, write_wav
 from presence.server.auth import mint_token
 from presence.server.drain import RECONNECT_REASON
+from presence.testing.tls import throwaway_certificate
 from tests.conftest import REPO, silence, speech_like
 from tests.server.test_tls_and_proxy import free_port, nginx_binary
-from tests.tls import throwaway_certificate
 
 SECRET = "a secret every backend of the pool shares"
 

@@ -22,8 +22,8 @@ from presence.client.auth import with_token
 from presence.client.connection import PresenceClient, client_hello
 from presence.protocol.frames import ClientHello, encode
 from presence.server.auth import mint_token
+from presence.testing.tls import throwaway_certificate
 from tests.conftest import REPO, ServerFactory, silence, speech_like
-from tests.tls import throwaway_certificate
 
 SECRET = "an operator secret that is long enough"
 HELLO = encode(ClientHello(client_hello()))

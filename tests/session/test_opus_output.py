@@ -9,11 +9,11 @@ import pytest
 
 from presence.audio.opus import OpusDecoder
 from presence.client.connection import PresenceClient, client_hello
-from presence.engines.base import AudioChunk
 from presence.engines.scripted import synth_voice
 from presence.lipsync.base import EnergyAnimator
+from presence.media import OPUS_SAMPLE_RATE, AudioChunk
 from presence.protocol.frames import AudioOut, Flags
-from presence.protocol.hello import OPUS, OPUS_SAMPLE_RATE
+from presence.protocol.hello import OPUS
 from presence.session.outbound import ReplyStream
 from tests.conftest import ServerFactory, silence, speech_like
 

@@ -17,7 +17,6 @@ from presence.audio.pcm import float_to_s16le
 from presence.audio.signals import silence, speech_like
 from presence.audio.vad import EnergyVad
 from presence.engines.base import (
-    AudioChunk,
     EngineOutput,
     Interrupt,
     ReplyEnd,
@@ -27,6 +26,7 @@ from presence.engines.base import (
 )
 from presence.engines.scripted import synth_voice
 from presence.lipsync.base import EnergyAnimator
+from presence.media import AudioChunk
 from presence.protocol.frames import AudioIn, AudioOut, Event, Frame
 from presence.protocol.hello import AudioFormat, ServerCapabilities, negotiate, parse_client_hello
 from presence.session.core import (

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from presence.audio.vad import WINDOW_SAMPLES
-from presence.bench.endpointing import build_stream, load_speakers
 from presence.endofturn.asr_replay import oracle_transcripts, whisper_transcripts
 from presence.endofturn.text import words
+from presence.testing.corpus import build_stream, load_speakers
 
 RUN = "import sys; from presence.bench import endpointing as m; sys.exit(m.main(sys.argv[1:]))"
 
@@ -31,6 +31,7 @@ def test_the_corpus_controls_every_pause_and_never_uses_digital_silence(timit_di
     assert {p.kind for t in stream.turns for p in t.pauses} == {"sentence", "phrase"}
 
 
+@pytest.mark.bench
 def test_quick_run_writes_the_trade_off(tmp_path: Path, timit_dir: Path) -> None:
     out = tmp_path / "endpointing.json"
     done = subprocess.run(

@@ -16,7 +16,8 @@ from presence.audio.vad import (
     shared_silero_session,
     silero_model_path,
 )
-from presence.bench.endpointing import _read_segments, _read_wav
+from presence.audio.wavfile import read_speech16k
+from presence.testing.corpus import read_segments
 
 
 def windows_inside(spans: list[tuple[int, int]], n: int) -> list[int]:
@@ -42,8 +43,8 @@ def test_speech_scores_high_and_h_sharp_silence_low_on_timit(timit_dir: Path) ->
     speech_probs: list[float] = []
     silence_probs: list[float] = []
     for wav in sorted(timit_dir.glob("*/sa1.wav")) + sorted(timit_dir.glob("*/sx*.wav")):
-        audio = _read_wav(wav)
-        phones = _read_segments(wav.with_suffix(".phn"))
+        audio = read_speech16k(wav)
+        phones = read_segments(wav.with_suffix(".phn"))
         vad.reset()
         probs = probabilities(vad, audio)
         first, last = phones[0], phones[-1]
@@ -65,7 +66,7 @@ def test_speech_scores_high_and_h_sharp_silence_low_on_timit(timit_dir: Path) ->
 
 
 def test_reset_forgets_the_recurrent_state(timit_dir: Path) -> None:
-    audio = _read_wav(timit_dir / "dr1-fvmh0" / "sa1.wav")
+    audio = read_speech16k(timit_dir / "dr1-fvmh0" / "sa1.wav")
     vad = SileroVad()
     fresh = probabilities(vad, audio[: 20 * WINDOW_SAMPLES])
     probabilities(vad, audio[20 * WINDOW_SAMPLES :])
@@ -75,7 +76,7 @@ def test_reset_forgets_the_recurrent_state(timit_dir: Path) -> None:
 
 
 def test_sessions_share_the_model_but_not_their_state(timit_dir: Path) -> None:
-    audio = _read_wav(timit_dir / "dr1-fvmh0" / "sa1.wav")
+    audio = read_speech16k(timit_dir / "dr1-fvmh0" / "sa1.wav")
     a, b = SileroVad(), SileroVad()
     assert shared_silero_session() is shared_silero_session()
     alone = probabilities(SileroVad(), audio[: 40 * WINDOW_SAMPLES])
@@ -101,7 +102,7 @@ def test_the_energy_vad_remains_a_detector_of_the_same_shape() -> None:
 
 def tone(level_db: float, n: int = WINDOW_SAMPLES) -> np.ndarray:
     t = np.arange(n) / 16000
-    return (10 ** (level_db / 20) * np.sqrt(2) * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    return np.asarray(10 ** (level_db / 20) * np.sqrt(2) * np.sin(2 * np.pi * 220 * t), dtype=np.float32)
 
 
 def test_the_volume_floor_drops_a_tail_far_below_the_speech_before_it() -> None:

@@ -6,11 +6,7 @@ Kept out of conftest so the helpers read as plain functions: each test starts wh
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +14,11 @@ from typing import Any
 
 import pytest
 
-from presence.bench import _browser as shared
-from presence.bench._browser import RATE, Utterance, compose, speech_bounds, write_wav
-from presence.bench._server import free_port
+from presence.testing import browser as shared
+from presence.testing.corpus import RATE, Spoken, compose, speech_bounds, write_wav
+from presence.testing.servers import ServerDidNotStart, free_port, presence_process
 
-__all__ = ["RATE", "Server", "Utterance", "chromium", "compose", "presence_server", "speech_bounds", "write_wav"]
-
-REPO = Path(__file__).resolve().parents[2]
+__all__ = ["RATE", "Server", "Spoken", "chromium", "compose", "presence_server", "speech_bounds", "write_wav"]
 
 
 def require_chromium() -> None:
@@ -38,7 +32,7 @@ def require_chromium() -> None:
 @dataclass
 class Server:
     port: int
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[str]
     log: Path
 
     @property
@@ -48,36 +42,17 @@ class Server:
 
 @contextlib.contextmanager
 def presence_server(tmp: Path, *extra: str, port: int | None = None) -> Iterator[Server]:
-    """`presence serve` in a subprocess on a loopback port (free unless given); stopped on exit."""
+    """`presence serve` in a subprocess on a loopback port (free unless given), its log in `tmp`."""
     port = port or free_port()
     log = tmp / f"server-{port}.log"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "NO_PROXY": "127.0.0.1,localhost"}
-    cmd = [sys.executable, "-m", "presence.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--log-level", "warning", *extra]
-    with log.open("wb") as out:
-        process = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"presence serve exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"presence serve did not become healthy:\n{log.read_text()}")
-            time.sleep(0.1)
-        yield Server(port, process, log)
-    finally:
-        process.terminate()
+    with contextlib.ExitStack() as stack:
         try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            server = stack.enter_context(
+                presence_process("--host", "127.0.0.1", *extra, port=port, log=log, startup_s=30)
+            )
+        except ServerDidNotStart as exc:
+            pytest.fail(f"presence serve did not become healthy: {exc}")
+        yield Server(server.port, server.proc, log)
 
 
 @contextlib.contextmanager

@@ -74,7 +74,7 @@ def head_glb(convention: str) -> bytes:
         delta[2:, 1] = -OPEN_DROP * openness  # the lower edge (vertices 2 and 3) drops
         morphs.append({"POSITION": add(delta, "VEC3", 34962)})
     binary = b"".join(blobs)
-    unlit = {"KHR_materials_unlit": {}}
+    unlit: dict[str, dict[str, object]] = {"KHR_materials_unlit": {}}
     document = {
         "asset": {"version": "2.0", "generator": "presence tests"},
         "extensionsUsed": ["KHR_materials_unlit"],

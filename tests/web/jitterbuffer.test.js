@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { JitterBuffer, SEGMENT_START, SEGMENT_END, DelayHistogram } from "../../presence/web/jitterbuffer.js";
-import { FixedDelayBuffer, oracle, score, traces, RATE, CHUNK_SAMPLES } from "./jitter_traces.js";
+import { FixedDelayBuffer, oracle, score, traces, RATE, CHUNK_SAMPLES } from "../../presence/testing/jitter/jitter_traces.js";
 
 const chunk = (k, flags = 0, start = 0) => ({ ts: start + k * CHUNK_SAMPLES, samples: CHUNK_SAMPLES, flags });
 

@@ -4,14 +4,15 @@ targets named in either convention driven one to one by the streamed weights."""
 from __future__ import annotations
 
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from presence.bench.g2g import LEAD_S
-from tests.conftest import REPO
-from tests.web.browser import chromium, compose, presence_server, write_wav
+from tests.web.browser import Server, chromium, compose, presence_server, write_wav
 from tests.web.glb_head import CAVITY, write_head_glb
 from tests.web.test_browser import SCRIPTED, open_page, wait_for
 
@@ -38,11 +39,16 @@ PIXEL_PROBE = """([r, g, b]) => {
 }"""
 
 
-@pytest.fixture(autouse=True)
-def _three_installed() -> None:
-    three = REPO / "presence" / "web" / "node_modules" / "three" / "build" / "three.module.js"
-    if not three.is_file():
-        pytest.fail("three.js is not installed: run `make web-modules` (npm ci in presence/web)")
+def _three_served(server: Server) -> None:
+    """Over HTTP, as the page asks for it: a file on disk the server will not serve (a
+    symlinked node_modules once answered 404) must fail here, not as a blank head."""
+    try:
+        with urllib.request.urlopen(server.url + "node_modules/three/build/three.module.js", timeout=5) as answer:
+            served = answer.status == 200
+    except urllib.error.HTTPError:
+        served = False
+    if not served:
+        pytest.fail("three.js is not served: run `make web-modules` (npm ci in presence/web)")
 
 
 @pytest.mark.parametrize("convention", ["oculus15", "arkit"])
@@ -53,6 +59,7 @@ def test_a_glb_head_asks_for_its_own_weight_set_and_opens_its_mouth_only_while_t
     audio, _ = compose(timit_dir, [("dr1-fvmh0/sa1", 4.0)], lead_s=LEAD_S)
     wav = write_wav(tmp_path / "question.wav", audio)
     with presence_server(tmp_path, *SCRIPTED, "--avatar-glb", str(glb)) as server, chromium(wav) as context:
+        _three_served(server)
         page = open_page(context, server.url)
         wait_for(page, "() => presence.state.connection === 'open'", 20, "the session to open")
         assert page.evaluate("() => presence.state.avatarKind") == "glb"

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+
 import numpy as np
 import pytest
 
-from presence.audio.opus import FRAME_SAMPLES, PRE_SKIP_SAMPLES, OpusDecoder, OpusEncoder, OpusError
+from presence.audio.opus import OpusDecoder, OpusEncoder, OpusError
 from presence.audio.vad import EnergyVad
+from presence.media import OPUS_FRAME_SAMPLES as FRAME_SAMPLES
+from presence.media import OPUS_PRE_SKIP_SAMPLES as PRE_SKIP_SAMPLES
+from presence.media import opus_packet_timestamp
 from presence.protocol.hello import AudioFormat
 from presence.session.inbound import Inbound
+from tests.conftest import REPO
 
 
 def coloured_noise(n: int, seed: int = 0) -> np.ndarray:
@@ -59,7 +67,7 @@ def test_browser_stamps_give_the_session_a_gapless_input_timeline() -> None:
     inbound = Inbound(AudioFormat("opus", 48_000), EnergyVad())
     start = 48_000 * 3
     for n, packet in enumerate(packets):
-        stamp = start if n == 0 else start + FRAME_SAMPLES * n - PRE_SKIP_SAMPLES
+        stamp = opus_packet_timestamp(start, n)
         inbound.push(packet, stamp, now_s=n * FRAME_SAMPLES / 48_000)  # arriving in real time
     assert inbound.stats.gap_samples_filled == 0
     assert inbound.stats.dropped_late_samples == 0
@@ -78,3 +86,21 @@ def test_only_the_wire_rate_is_accepted() -> None:
         OpusDecoder(16_000)
     with pytest.raises(ValueError):
         OpusEncoder(24_000)
+
+
+def test_the_browser_and_the_server_stamp_opus_packets_by_one_rule() -> None:
+    """presence/web/opus-timing.js is the browser's copy of presence.media's rule: they agree."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is missing: install it with `apt-get install nodejs` to test the web client")
+    cases = [(0, 0), (0, 1), (48_000, 0), (48_000, 1), (48_000, 7), (123_456, 250)]
+    script = (
+        'import { opusPacketTimestamp } from "./presence/web/opus-timing.js";'
+        f"console.log(JSON.stringify({json.dumps(cases)}.map(([e, n]) => opusPacketTimestamp(e, n))));"
+    )
+    result = subprocess.run(
+        [node, "--input-type=module", "-e", script], cwd=REPO, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [opus_packet_timestamp(e, n) for e, n in cases]
+    assert opus_packet_timestamp(48_000, 1) == 48_000 + 960 - 312, "docs/protocol.md: E + 960·n − 312"

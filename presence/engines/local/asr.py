@@ -29,7 +29,7 @@ from typing import Any, Final, Protocol
 import numpy as np
 
 from presence.audio.pcm import Float32, float_to_s16le
-from presence.engines.base import INPUT_SAMPLE_RATE
+from presence.media import INPUT_SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 

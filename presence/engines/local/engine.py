@@ -28,21 +28,18 @@ import numpy as np
 from presence.audio.espeak import Espeak, Voice
 from presence.config import Settings
 from presence.engines.base import (
-    INPUT_SAMPLE_RATE,
-    AudioChunk,
     Engine,
     EngineError,
     EngineOutput,
     EngineSession,
-    InputAudio,
     Interrupt,
-    PhonemeMark,
     ReplyEnd,
     SessionOptions,
     Transcript,
     TurnEvent,
     TurnEventKind,
     start_reply_task,
+    until_closed,
 )
 from presence.engines.local.asr import AsrWorker, Hypothesis, RecognizerError, SpeechRecognition
 from presence.engines.local.clauses import speakable
@@ -51,6 +48,7 @@ from presence.engines.local.llm import LanguageModel, LanguageModelError, LlamaM
 from presence.engines.local.piper import PiperVoice
 from presence.engines.local.reply import ReplyText
 from presence.engines.local.tts import run_synthesis, speak, speak_piper
+from presence.media import INPUT_SAMPLE_RATE, AudioChunk, InputAudio, PhonemeMark
 
 log = logging.getLogger(__name__)
 
@@ -199,12 +197,8 @@ class LocalSession(EngineSession):
         # The conversation remembers only what the user actually heard.
         self._remember(reply.user_text, (heard + " …").strip() if heard else "")
 
-    async def outputs(self) -> AsyncIterator[EngineOutput]:
-        while True:
-            item = await self._outputs.get()
-            if item is None:
-                return
-            yield item
+    def outputs(self) -> AsyncIterator[EngineOutput]:
+        return until_closed(self._outputs)
 
     async def close(self) -> None:
         if self._closed:

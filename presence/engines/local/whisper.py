@@ -36,9 +36,9 @@ from typing import Any, Final
 import numpy as np
 
 from presence.audio.pcm import Float32
-from presence.engines.base import INPUT_SAMPLE_RATE
 from presence.engines.local.asr import MAX_UTTERANCE_S, Hypothesis, RecognizerError
 from presence.engines.local.repetition import cut_repetition
+from presence.media import INPUT_SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 

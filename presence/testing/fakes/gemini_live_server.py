@@ -44,7 +44,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from presence.engines.scripted import synth_voice
-from tests import tls
+from presence.testing import tls
 
 RATE = 24_000
 REPLY = "Glad you asked, here it is."

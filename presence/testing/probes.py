@@ -25,9 +25,11 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from presence.audio.signals import silence, speech_like
-from presence.bench._server import PACKAGE_ROOT, ServerProcess
-from presence.bench._turns import FRAME_SAMPLES, speak_turn
-from presence.bench._wire import (
+from presence.client.connection import PresenceClient
+from presence.protocol.frames import AudioIn, ServerHello, decode, encode
+from presence.testing.servers import PACKAGE_ROOT, ServerProcess
+from presence.testing.turns import FRAME_SAMPLES, speak_turn
+from presence.testing.wire import (
     HELLO,
     OP_BINARY,
     OP_PING,
@@ -38,8 +40,6 @@ from presence.bench._wire import (
     sessions_active,
     upgraded_socket,
 )
-from presence.client.connection import PresenceClient
-from presence.protocol.frames import AudioIn, ServerHello, decode, encode
 
 MB = 2**20
 #: Close codes that say nothing about why an attacker was stopped (or that the server broke).

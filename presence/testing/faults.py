@@ -15,12 +15,12 @@ import websockets
 
 from presence.audio.pcm import float_to_s16le
 from presence.audio.signals import silence
-from presence.bench._probes import Probe, good_speech, healthz_ms, no_sessions, wait_until
-from presence.bench._server import ServerProcess
-from presence.bench._turns import FRAME_SAMPLES, speak_turn
-from presence.bench._wire import HELLO, open_raw
 from presence.client.connection import PresenceClient
 from presence.protocol.frames import AudioIn, AudioOut, decode, encode
+from presence.testing.probes import Probe, good_speech, healthz_ms, no_sessions, wait_until
+from presence.testing.servers import ServerProcess
+from presence.testing.turns import FRAME_SAMPLES, speak_turn
+from presence.testing.wire import HELLO, open_raw
 
 
 async def pause_mid_reply(
