@@ -50,6 +50,20 @@ class GestureBody(TypedDict):
     duration_ms: NotRequired[int]
 
 
+class ExpressionBody(TypedDict):
+    """A facial expression from ``at`` (output sample; null: now), only with the ``expressions``
+    feature: one per clause of the reply, and the user's tone mirrored (``source`` "user")."""
+
+    type: Literal["expression"]
+    name: str
+    intensity: float
+    at: int | None
+    ramp_ms: int
+    turn_id: int | None
+    weights: dict[str, float]
+    source: NotRequired[Literal["user"]]
+
+
 class MetricsBody(TypedDict):
     """End of each turn: times in ms after the user's last speech arrived (null: never)."""
 
@@ -101,7 +115,9 @@ class ClientMetricsBody(TypedDict):
     type: Literal["client_metrics"]
 
 
-ServerEvent: TypeAlias = TurnBody | TranscriptBody | InterruptBody | GestureBody | MetricsBody | ErrorBody
+ServerEvent: TypeAlias = (
+    TurnBody | TranscriptBody | InterruptBody | GestureBody | ExpressionBody | MetricsBody | ErrorBody
+)
 ClientEvent: TypeAlias = PlaybackBody | ClientMetricsBody
 
 #: ``type`` → body class, in the order of docs/protocol.md's tables.
@@ -110,6 +126,7 @@ SERVER_EVENTS: dict[str, type[Any]] = {
     "transcript": TranscriptBody,
     "interrupt": InterruptBody,
     "gesture": GestureBody,
+    "expression": ExpressionBody,
     "metrics": MetricsBody,
     "error": ErrorBody,
 }

@@ -16,6 +16,11 @@ OPUS: Final = "opus"
 CODECS: Final = (PCM_S16LE, OPUS)
 PCM_SAMPLE_RATES: Final = (8000, 16000, 24000, 32000, 44100, 48000)
 
+#: Optional features a client may ask for in its hello (``features``); the server hello lists
+#: the ones it agreed to. Clients that ask for none see exactly the version-1 behaviour.
+EXPRESSIONS: Final = "expressions"
+FEATURES: Final = (EXPRESSIONS,)
+
 OCULUS15: Final = "oculus15"
 ARKIT: Final = "arkit"
 
@@ -71,6 +76,7 @@ class ClientOffer:
     weight_sets: tuple[str, ...]
     client: str = ""
     animation_fps: int | None = None
+    features: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +87,7 @@ class ServerCapabilities:
     audio_out: tuple[AudioFormat, ...]
     weight_sets: tuple[str, ...] = (OCULUS15, ARKIT)
     animation_fps: int = 60
+    features: tuple[str, ...] = FEATURES
 
 
 def _audio_format(value: Any, where: str) -> AudioFormat:
@@ -112,6 +119,13 @@ def parse_client_hello(body: dict[str, Any]) -> ClientOffer:
     fps = body.get("animation_fps")
     if fps is not None and (not isinstance(fps, int) or isinstance(fps, bool) or not 1 <= fps <= 120):
         raise InvalidPayload("hello 'animation_fps' must be an integer from 1 to 120")
+    features = body.get("features", [])
+    if (
+        not isinstance(features, list)
+        or len(features) > 16
+        or not all(isinstance(name, str) and len(name) <= 64 for name in features)
+    ):
+        raise InvalidPayload("hello 'features' must be a list of at most 16 names")
     client = body.get("client", "")
     return ClientOffer(
         audio_in=_format_list(body, "audio_in"),
@@ -119,6 +133,7 @@ def parse_client_hello(body: dict[str, Any]) -> ClientOffer:
         weight_sets=tuple(weight_sets),
         client=client if isinstance(client, str) else "",
         animation_fps=fps,
+        features=tuple(features),
     )
 
 
@@ -140,6 +155,11 @@ class Agreement:
     weight_set: str
     animation_fps: int
     engine: str
+    features: tuple[str, ...] = ()
+
+    @property
+    def expressions(self) -> bool:
+        return EXPRESSIONS in self.features
 
     @property
     def weight_set_id(self) -> int:
@@ -147,7 +167,7 @@ class Agreement:
 
     def to_json(self) -> dict[str, Any]:
         set_id, names = WEIGHT_SETS[self.weight_set]
-        return {
+        body: dict[str, Any] = {
             "protocol": VERSION,
             "session_id": self.session_id,
             "audio_in": self.audio_in.to_json(),
@@ -156,6 +176,9 @@ class Agreement:
             "animation_fps": self.animation_fps,
             "engine": self.engine,
         }
+        if self.features:  # only clients that asked for features see the key
+            body["features"] = list(self.features)
+        return body
 
 
 def negotiate(offer: ClientOffer, caps: ServerCapabilities, session_id: str, engine: str) -> Agreement:
@@ -170,6 +193,7 @@ def negotiate(offer: ClientOffer, caps: ServerCapabilities, session_id: str, eng
         weight_set=weight_set,
         animation_fps=offer.animation_fps or caps.animation_fps,
         engine=engine,
+        features=tuple(name for name in caps.features if name in offer.features),
     )
 
 
@@ -186,6 +210,7 @@ def parse_server_hello(body: dict[str, Any]) -> Agreement:
             weight_set=weight_set,
             animation_fps=int(body["animation_fps"]),
             engine=str(body.get("engine", "")),
+            features=tuple(str(name) for name in body.get("features", [])),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidPayload(f"malformed server hello: {exc}") from None

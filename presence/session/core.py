@@ -34,6 +34,7 @@ from presence.engines.base import (
     TurnEventKind,
     TurnTaken,
 )
+from presence.expression.mirror import mirror_event
 from presence.lipsync.base import Animator
 from presence.media import INPUT_SAMPLE_RATE, AudioChunk, InputAudio
 from presence.protocol.events import (
@@ -517,6 +518,7 @@ class SessionCore:
                 self.config.frame_ms,
                 self.map_weights,
                 self.agreement.audio_out.codec,
+                expressions=self.agreement.expressions,  # expression cues, when negotiated
             )
             self._record(reply.turn_id).reply_start_sample = start
             if reply.text is not None:  # the text came before the audio
@@ -538,13 +540,15 @@ class SessionCore:
                     else:
                         record.agent_text = item.text
                 role: Literal["user", "agent"] = "user" if item.role == "user" else "agent"
-                return [
-                    self._event(
-                        TranscriptBody(
-                            type="transcript", role=role, text=item.text, final=item.final, turn_id=item.turn_id
-                        )
-                    )
-                ]
+                body = TranscriptBody(
+                    type="transcript", role=role, text=item.text, final=item.final, turn_id=item.turn_id
+                )
+                out: list[Action] = [self._event(body)]
+                if role == "user" and item.final and self.agreement.expressions:  # the face mirrors the user
+                    mirrored = mirror_event(item.text, item.turn_id)
+                    if mirrored is not None:
+                        out.append(Send(Event(mirrored)))
+                return out
             case GestureHint():
                 stream = reply.stream if reply is not None else None
                 at = stream.start_sample + item.offset_samples if stream is not None else None
@@ -557,7 +561,7 @@ class SessionCore:
                 return self._end_reply(reply, Move.END_ERROR if item.reason == "error" else Move.END, now)
             case EngineError():
                 error = ErrorBody(type="error", code=item.code, message=item.message, turn_id=item.turn_id)
-                out: list[Action] = [self._event(error)]
+                out = [self._event(error)]
                 record = self.records.get(item.turn_id) if item.turn_id is not None else None
                 if record is not None:  # still open: the turn's outcome will say "error"
                     record.error = record.error or item.message

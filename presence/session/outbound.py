@@ -14,10 +14,11 @@ import numpy as np
 
 from presence.audio.opus import OpusEncoder
 from presence.audio.pcm import StreamResampler, float_to_s16le
+from presence.expression.track import ExpressionCue, ExpressionTrack
 from presence.lipsync.base import Animator, VisemeFrame
 from presence.lipsync.weightsets import quantize
 from presence.media import OPUS_SAMPLE_RATE, AudioChunk, PhonemeMark, opus_packet_timestamp
-from presence.protocol.frames import Animation, AudioOut, Flags, Frame
+from presence.protocol.frames import Animation, AudioOut, Event, Flags, Frame
 from presence.protocol.hello import OPUS, PCM_S16LE, WEIGHT_SETS
 
 WeightMapper = Callable[[np.ndarray, str], np.ndarray]
@@ -42,6 +43,7 @@ class ReplyStream:
         frame_ms: int = 20,
         map_weights: WeightMapper = identity_weights,
         codec: str = PCM_S16LE,
+        expressions: bool = False,
     ) -> None:
         self.turn_id = turn_id
         self.start_sample = start_sample
@@ -72,6 +74,10 @@ class ReplyStream:
         elif codec != PCM_S16LE:
             raise ValueError(f"unknown output codec {codec!r}")
         self._packets = 0
+        # Expression cues (negotiated feature): scored from the text, held until the next
+        # batch of frames so they leave ahead of, or with, the audio they precede.
+        self._expressions = ExpressionTrack(start_sample, sample_rate) if expressions else None
+        self._cues: list[ExpressionCue] = []
 
     @property
     def end_sample(self) -> int:
@@ -90,6 +96,8 @@ class ReplyStream:
         aligned_start = self._buffer_start + len(self._buffer)
         chunk_timeline = self.start_sample + self._source_consumed * self.sample_rate // chunk.sample_rate
         self._source_consumed += len(chunk.samples)
+        if self._expressions is not None and chunk.text:
+            self._cues += self._expressions.chunk_words(chunk.text, chunk_timeline)
         if chunk.text:
             end = self.start_sample + self._source_consumed * self.sample_rate // chunk.sample_rate
             self.text_by_end_sample.append((end, chunk.text))
@@ -106,16 +114,21 @@ class ReplyStream:
             AudioChunk(chunk.turn_id, samples, self.sample_rate, marks, chunk.text), aligned_start
         )
         self._buffer = np.concatenate([self._buffer, samples])
-        return self._audio_frames(final=False) + self._animation_frames(visemes)
+        return self._cue_events() + self._audio_frames(final=False) + self._animation_frames(visemes)
 
     def finish(self) -> list[Frame]:
         """End of reply: everything held back, the last audio frame flagged SEGMENT_END."""
         if self.finished:
             return []
+        if self._expressions is not None:
+            self._cues += self._expressions.finish()
         if self._resampler is not None:
             tail = self._resampler.flush()[self._to_skip :]
             self._buffer = np.concatenate([self._buffer, tail])
-        frames = self._audio_frames(final=True)
+        frames = self._cue_events() + self._audio_frames(final=True)
+        if self._expressions is not None:
+            self._cues.append(self._expressions.relax(self.end_sample))
+            frames += self._cue_events()
         self.animation_report = self.animator.report()  # before flush() resets it
         frames += self._animation_frames(self.animator.flush())
         self.finished = True
@@ -125,17 +138,23 @@ class ReplyStream:
         """The reply's text so far: animators that align it to the audio use it."""
         if not self.finished:
             self.animator.add_text(text, final)
+            if self._expressions is not None:
+                self._cues += self._expressions.transcript(text, final, self.end_sample + len(self._buffer))
 
     def poll(self, now_sample: int) -> list[Frame]:
         """Animation frames held for look-ahead that playback at ``now_sample`` is about to reach."""
         if self.finished:
             return []
-        return self._animation_frames(self.animator.poll(now_sample))
+        return self._cue_events() + self._animation_frames(self.animator.poll(now_sample))
 
     def cut(self) -> None:
         """Interrupted: send nothing more of this reply."""
         self.animator.reset()
         self.finished = True
+
+    def _cue_events(self) -> list[Frame]:
+        cues, self._cues = self._cues, []
+        return [Event(cue.to_json(self.turn_id)) for cue in cues]
 
     def heard_text(self, until_sample: int) -> str:
         return " ".join(text for end, text in self.text_by_end_sample if end <= until_sample)

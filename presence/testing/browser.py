@@ -29,7 +29,7 @@ def require_chromium() -> None:
 
 
 @contextlib.contextmanager
-def chromium(wav: Path, grant_microphone: bool = True) -> Iterator[Any]:
+def chromium(wav: Path, grant_microphone: bool = True, extra_args: tuple[str, ...] = ()) -> Iterator[Any]:
     """A fresh headless Chromium whose fake microphone plays `wav` once; yields the context."""
     require_chromium()
     from playwright.sync_api import sync_playwright
@@ -48,6 +48,7 @@ def chromium(wav: Path, grant_microphone: bool = True) -> Iterator[Any]:
         "--use-fake-device-for-media-stream",
         "--use-fake-ui-for-media-stream" if grant_microphone else "--deny-permission-prompts",
         f"--use-file-for-fake-audio-capture={wav}%noloop",
+        *extra_args,
     ]
     try:
         with sync_playwright() as p:

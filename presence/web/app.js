@@ -6,11 +6,13 @@
 // ?processing=0 (no echo cancellation / noise suppression / auto gain), ?codec=pcm (no Opus,
 // either way; otherwise Opus is used in each direction the browser's WebCodecs supports),
 // ?glb=URL (a GLB head to render with three.js; by default the server's /avatar.glb if it has
-// one, else the built-in 2D face).
+// one, else the built-in 3D head head.glb where WebGL works, else the 2D face), ?avatar=2d (the
+// 2D face instead of the built-in 3D head; an operator's GLB still wins).
 
 import { AnimationTrack } from "./animation.js";
 import { Avatar } from "./avatar.js";
 import { Capture, MicrophoneError, opusSupported } from "./capture.js";
+import { ExpressionState } from "./expression.js";
 import { Hud } from "./hud.js";
 import { openness, poseFromWeights } from "./mouth.js";
 import { OpusReplyDecoder, opusOutputSupported } from "./opus-output.js";
@@ -27,6 +29,7 @@ const canvas2d = document.getElementById("avatar");
 const canvas3d = document.getElementById("avatar3d");
 let avatar = new Avatar(canvas2d);
 const animation = new AnimationTrack();
+const expressions = new ExpressionState(); // issue 18: the face's expression cues
 const turns = new Map(); // turn_id → measurements (ms on the performance clock unless *_ms relative)
 const frames = []; // recent rendered frames: {perfMs, ts, openness}
 const state = {
@@ -67,7 +70,7 @@ const opusReplies = new OpusReplyDecoder(
 );
 
 const connection = new SessionConnection({
-  hello: clientHello(),
+  hello: { ...clientHello(), features: ["expressions"] }, // issue 18: ask for expression cues
   handlers: {
     onHello: (agreement) => {
       state.weightSet = agreement.weight_set;
@@ -105,6 +108,7 @@ function onEvent(body, nowMs) {
     case "turn": {
       state.turnState = body.state;
       avatar.setState(body.state);
+      expressions.setState(body.state, nowMs);
       const t = turnOf(body.turn_id);
       if ((body.state === "paused" || body.state === "speculating") && state.lastSpeechEndPerfMs !== null) {
         t.speechEndPerfMs = state.lastSpeechEndPerfMs;
@@ -122,6 +126,7 @@ function onEvent(body, nowMs) {
     case "interrupt":
       playback.cut(body.cut_at);
       animation.cut(body.cut_at);
+      expressions.relax(timelineToPerf(body.cut_at, nowMs));
       state.cuts += 1;
       turnOf(body.turn_id).interrupted = true;
       break;
@@ -130,6 +135,9 @@ function onEvent(body, nowMs) {
       avatar.gesture(body.name, at, body.duration_ms ?? 600);
       break;
     }
+    case "expression":
+      expressions.event(body, nowMs);
+      break;
     case "metrics":
       onMetrics(body);
       break;
@@ -144,6 +152,15 @@ function onEvent(body, nowMs) {
 function timelineToPerf(ts, nowMs) {
   const heard = playback.heardTimeline(nowMs);
   return heard === null ? nowMs : nowMs + ((ts - heard) * 1000) / playback.sampleRate;
+}
+
+/** Output-timeline sample → perf time it is heard, once audio there is playing or scheduled. */
+function timelinePerf(ts) {
+  const now = performance.now();
+  const heard = playback.heardTimeline(now);
+  if (heard !== null) return now + ((ts - heard) * 1000) / playback.sampleRate;
+  const piece = playback.pieces.findLast((p) => ts >= p.tsStart && ts <= p.tsEnd);
+  return piece && playback.context ? playback.heardPerfMs((ts + piece.offset) / playback.sampleRate) : null;
 }
 
 function onMetrics(m) {
@@ -186,9 +203,10 @@ function frame() {
   const ts = playback.running ? playback.heardTimeline(now) : null;
   const weights = ts === null ? null : animation.sample(ts);
   const pose = poseFromWeights(state.weightSet.name, state.weightSet.names, weights);
-  avatar.render(pose, now, state.weightSet.names, weights);
+  const face = expressions.weightsAt(now, timelinePerf);
+  avatar.render(pose, now, state.weightSet.names, weights, face);
   const open = openness(pose);
-  frames.push({ perfMs: now, ts, openness: open });
+  frames.push({ perfMs: now, ts, openness: open, smile: face.mouthSmileLeft ?? 0, brow: face.browInnerUp ?? 0 });
   if (frames.length > 3600) frames.splice(0, frames.length - 3600);
   if (ts !== null) {
     animation.prune(ts - 2400);
@@ -227,26 +245,36 @@ function tick() {
 
 // ---------------------------------------------------------------- start
 
-/** A GLB head when there is one (three.js is loaded only then); the 2D face otherwise. */
+/** The operator's GLB head when there is one, else the built-in 3D head where WebGL works
+ * (three.js is loaded only then); the 2D face otherwise. */
 async function chooseAvatar() {
-  const url = params.get("glb") ?? "avatar.glb";
+  let url = params.get("glb") ?? "avatar.glb";
   let found = false;
   try {
     found = (await fetch(url, { method: "HEAD" })).ok;
   } catch {
     found = false;
   }
+  const builtIn = !params.has("glb") && params.get("avatar") !== "2d" && webglWorks();
+  if (!found && builtIn) [url, found] = ["head.glb", true];
   if (!found) return;
   try {
     const { GlbAvatar } = await import("./avatar3d.js");
-    const head = await GlbAvatar.load(canvas3d, url);
+    const head = await GlbAvatar.load(canvas3d, url, { lambert: url === "head.glb" });
     avatar = head;
     canvas2d.hidden = true;
     canvas3d.hidden = false;
     connection.hello.weight_sets = [head.weightSet]; // the head's own morph names, one to one
-    state.avatarKind = "glb";
+    state.avatarKind = url === "head.glb" ? "head" : "glb";
   } catch (err) {
     hud.error(`could not show the 3D head ${url} (${err?.message ?? err}); showing the 2D face`);
+  }
+}
+function webglWorks() {
+  try {
+    return Boolean(document.createElement("canvas").getContext("webgl2"));
+  } catch {
+    return false;
   }
 }
 state.avatarKind = "2d";
@@ -298,7 +326,7 @@ document.getElementById("start").addEventListener("click", start);
 if (params.get("autostart") === "1") start();
 
 window.presence = {
-  state, turns, frames, playback, opusReplies, animation, connection, start, avatarReady,
+  state, turns, frames, expressions, playback, opusReplies, animation, connection, start, avatarReady,
   get avatar() { return avatar; },
   get capture() { return capture; },
 };

@@ -7,6 +7,7 @@
 // teeth and tongue show inside the opening. The cavity colour is fixed (CAVITY) so tests can
 // read pixels back and measure how open the mouth really is on screen.
 
+import { faceParams } from "./expression.js";
 import { Motion } from "./motion.js";
 
 export const CAVITY = [58, 13, 18];
@@ -38,12 +39,17 @@ export class Avatar {
     this.motion.setState(state);
   }
 
-  /** Draw one frame: `pose` from mouth.js, `nowMs` on the performance clock. */
-  render(pose, nowMs) {
+  /** Draw one frame: `pose` from mouth.js, `nowMs` on the performance clock, `expression`
+   * ARKit weights from expression.js (brows, lids, mouth corners; speech keeps the mouth). */
+  render(pose, nowMs, weightNames = [], weights = null, expression = {}) {
     const ctx = this.ctx;
     const { width: W, height: H } = this.canvas;
     const s = Math.min(W, H / 1.15) / 360; // design units: a 360 × 414 face
-    const { think, smile, blink, attentive, swayX, swayY, tilt } = this.motion.frame(nowMs);
+    const m = this.motion.frame(nowMs);
+    const { think, blink, attentive, swayX, swayY, tilt } = m;
+    const face = faceParams(expression);
+    this.face = face;
+    const smile = Math.min(1, m.smile + face.smile * 1.6);
 
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.fillStyle = "#1d2430";
@@ -77,7 +83,7 @@ export class Avatar {
     ctx.bezierCurveTo(60, 70, -40, 90, -130, 130);
     ctx.fill();
 
-    this.#eyes(ctx, blink, think, attentive);
+    this.#eyes(ctx, blink, think, attentive, face, m.gazeX, m.gazeY);
     ctx.strokeStyle = SKIN_SHADE; // nose
     ctx.lineWidth = 4;
     ctx.lineCap = "round";
@@ -86,16 +92,16 @@ export class Avatar {
     ctx.quadraticCurveTo(-14, 215, -2, 222);
     ctx.quadraticCurveTo(8, 226, 14, 220);
     ctx.stroke();
-    this.#mouth(ctx, pose, smile + 0.15 * attentive);
+    this.#mouth(ctx, pose, smile + 0.15 * attentive - 1.2 * face.frown);
   }
 
-  #eyes(ctx, blink, think, attentive) {
-    const lookX = 6 * think;
-    const lookY = -6 * think;
+  #eyes(ctx, blink, think, attentive, face, gazeX, gazeY) {
+    const lookX = 9 * gazeX; // the avatar's left is the viewer's right (+x)
+    const lookY = -6 * gazeY;
     for (const side of [-1, 1]) {
       const x = 48 * side;
       const y = 160;
-      const open = 1 - blink;
+      const open = Math.max(0, (1 - blink) * (1 + 0.35 * face.wide - 0.35 * face.squint));
       ctx.fillStyle = "#fff";
       ctx.beginPath();
       ctx.ellipse(x, y, 22, 13 * open + 0.5, 0, 0, Math.PI * 2);
@@ -120,12 +126,17 @@ export class Avatar {
       ctx.beginPath();
       ctx.ellipse(x, y, 22, 13 * open + 0.5, 0, Math.PI, 2 * Math.PI);
       ctx.stroke();
-      const raise = (side === 1 ? 10 : 3) * think + 4 * attentive; // brows: one lifts when thinking
+      // Brows: one lifts when thinking; expressions raise, lower and tilt them (inner ends up
+      // when concerned). The viewer's right (side 1) is the avatar's left.
+      const brow = side === 1 ? face.browLeft : face.browRight;
+      const raise = (side === 1 ? 10 : 3) * think + 4 * attentive + 14 * brow;
+      const inner = 10 * face.browInner;
+      const [innerX, outerX] = side === 1 ? [x - 22, x + 22] : [x + 22, x - 22];
       ctx.strokeStyle = HAIR;
       ctx.lineWidth = 6;
       ctx.beginPath();
-      ctx.moveTo(x - 22, y - 24 - raise);
-      ctx.quadraticCurveTo(x, y - 34 - raise, x + 22, y - 26 - raise * (side === 1 ? 1.2 : 0.8));
+      ctx.moveTo(innerX, y - 24 - raise * 0.8 - inner);
+      ctx.quadraticCurveTo(x, y - 34 - raise, outerX, y - 26 - raise * (side === 1 ? 1.2 : 0.8));
       ctx.stroke();
     }
   }

@@ -41,6 +41,16 @@ def test_the_clients_first_supported_choice_wins_and_round_trips() -> None:
     assert parse_server_hello(agreement.to_json()) == agreement
 
 
+def test_features_are_agreed_only_when_asked_for_and_old_clients_see_no_new_key() -> None:
+    old = negotiate(parse_client_hello(hello()), CAPS, "s1", "scripted")
+    assert not old.expressions and "features" not in old.to_json()
+    asked = negotiate(parse_client_hello(hello(features=["expressions", "telepathy"])), CAPS, "s1", "scripted")
+    assert asked.expressions and asked.to_json()["features"] == ["expressions"]  # unknown ones dropped
+    assert parse_server_hello(asked.to_json()) == asked
+    none = ServerCapabilities(CAPS.audio_in, CAPS.audio_out, features=())
+    assert not negotiate(parse_client_hello(hello(features=["expressions"])), none, "s", "e").expressions
+
+
 def test_no_common_format_fails_negotiation_with_what_the_server_offers() -> None:
     offer = parse_client_hello(hello(audio_out=[{"codec": "opus", "sample_rate": 48000}]))
     with pytest.raises(NegotiationFailed, match="pcm_s16le@24000"):
@@ -59,6 +69,10 @@ def test_no_common_format_fails_negotiation_with_what_the_server_offers() -> Non
         hello(weight_sets="oculus15"),
         hello(animation_fps=0),
         hello(animation_fps=500),
+        hello(features="expressions"),
+        hello(features=["x"] * 17),
+        hello(features=[3]),
+        hello(features=["x" * 65]),
         {"protocol": 1},
     ],
 )

@@ -56,7 +56,7 @@ def presence_server(tmp: Path, *extra: str, port: int | None = None) -> Iterator
 
 
 @contextlib.contextmanager
-def chromium(wav: Path, grant_microphone: bool = True) -> Iterator[Any]:
+def chromium(wav: Path, grant_microphone: bool = True, extra_args: tuple[str, ...] = ()) -> Iterator[Any]:
     require_chromium()
-    with shared.chromium(wav, grant_microphone) as context:
+    with shared.chromium(wav, grant_microphone, extra_args) as context:
         yield context

@@ -58,13 +58,14 @@ def wait_for(page: Any, predicate: str, timeout_s: float, what: str) -> Any:
     pytest.fail(f"timed out waiting for {what}; page state {state}")
 
 
-def open_page(context: Any, url: str, query: str = "") -> Any:
+def open_page(context: Any, url: str, query: str = "", face: str = "2d") -> Any:
+    """The page with the 2D face pinned (what PIXEL_PROBE reads) unless ``face="default"``."""
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.errors = errors
     # Audio starts from page code (autostart), not from page.evaluate, which would count as a gesture.
-    page.goto(url + "?autostart=1&processing=0" + query)
+    page.goto(url + "?autostart=1&processing=0" + query + ("&avatar=2d" if face == "2d" else ""))
     return page
 
 

@@ -1,0 +1,3 @@
+from presence.expression.agreement import main
+
+main()
