@@ -74,12 +74,17 @@ def serve(settings: Settings) -> int:
     from presence.server.logs import guard_server_logs
 
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(settings)
+    app = create_app(settings)  # settings that must not run fail here, in the parent too
     asyncio.run(app.state.hub.engine.check())  # a refused model fails here, before the server starts
+    url = f"http://{settings.host}:{settings.port}/"
+    if settings.workers > 1:
+        from presence.server.workers import Supervisor
+
+        print(f"presence: engine '{settings.engine}', {settings.workers} workers — open {url}", flush=True)
+        return Supervisor(settings).run()
     config = uvicorn_config(app, settings)
     guard_server_logs()  # after uvicorn_config: uvicorn's log handlers exist from there on
-    server = Server(config, app.state.hub)
-    url = f"http://{settings.host}:{settings.port}/"
+    server = Server(config, app.state.hub, settings.drain_timeout_s)
     print(f"presence: engine '{settings.engine}' — open {url} and allow the microphone", flush=True)
     server.run()
     return 0

@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     max_lead_ms: int = Field(1000, description="how far ahead of real time reply audio may be sent")
     reply_timeout_s: float = Field(30.0, description="a confirmed turn whose reply has not ended by then fails")
     log_level: str = "info"
+    workers: int = Field(1, ge=1, le=64, description="worker processes on the one port (deploy/README.md)")
+    drain_timeout_s: float = Field(
+        10.0, ge=0, description="on SIGTERM, how long turns in flight may finish before sessions close 1001"
+    )
     lipsync: Literal["auto", "phonemes", "transcript", "audio", "audio-causal", "audio-mlp", "energy"] = Field(
         "auto",
         description="how lips move: auto = phonemes, transcript or audio-causal by engine (docs/lipsync.md)",

@@ -35,6 +35,7 @@ DIRECTORY_MARKERS = {
 FILE_MARKERS = {  # real sessions against the service fakes
     "lipsync/test_cloud_lipsync.py": "integration",
     "engines/test_cloud_services.py": "integration",
+    "deploy/test_container.py": "integration",  # runs the image's entry point: servers on loopback
 }
 #: What ``unit`` excludes: the tests that start browsers, models, benches, servers or take seconds.
 NOT_UNIT = frozenset({"browser", "bench", "integration", "local_models", "reliability", "slow"})

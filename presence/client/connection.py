@@ -89,9 +89,13 @@ class PresenceClient:
     async def connect(self) -> Agreement:
         # No permessage-deflate: audio does not compress and the CPU cost lands on latency.
         url = await authorised_url(self.url, self.token, self.ssl_context)
-        self._ws = await websockets.connect(
-            url, max_size=self.max_size, open_timeout=10, compression=None, ssl=self.ssl_context
-        )
+        # ssl=None would refuse a wss:// URL: without a context of its own, the system's trust.
+        if self.ssl_context is None:
+            self._ws = await websockets.connect(url, max_size=self.max_size, open_timeout=10, compression=None)
+        else:
+            self._ws = await websockets.connect(
+                url, max_size=self.max_size, open_timeout=10, compression=None, ssl=self.ssl_context
+            )
         await self._ws.send(self.protocol.send(ClientHello(self.hello)))
         first: str | bytes = await asyncio.wait_for(self._ws.recv(), 10)
         if isinstance(first, str):

@@ -2,7 +2,8 @@
 
 ``create_app`` wires settings, one engine and the transports together; it decides nothing
 about media. ``Server`` is uvicorn's server with one change: on shutdown it closes sessions
-with 1001 (going away) before uvicorn would drop them with 1012.
+with 1001 (going away) before uvicorn would drop them with 1012, and on SIGTERM it first
+drains (drain.py): unready, no new sessions, turns in flight finish up to ``drain_timeout_s``.
 """
 
 from __future__ import annotations
@@ -14,13 +15,16 @@ import functools
 import importlib.util
 import ipaddress
 import logging
+import os
+import resource
+import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import uvicorn
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -48,6 +52,7 @@ from presence.protocol.hello import (
 )
 from presence.server.admission import Admission, AdmissionLimits
 from presence.server.auth import AccessPolicy, AuthError, bearer_token, is_loopback_host, mint_token, new_secret
+from presence.server.drain import DRAINING_REFUSAL, RECONNECT_REASON, close_now, turn_state
 from presence.server.guards import ConnectionLimits, protocol_classes, total_connection_cap
 from presence.server.metrics import Metrics
 from presence.server.transport import Transport, TransportConfig
@@ -56,6 +61,9 @@ from presence.session.session import Session, SessionConfig
 from presence.session.turns import TurnConfig
 
 log = logging.getLogger(__name__)
+
+#: Set by ``presence serve --workers N`` for its workers only (workers.py); not a setting.
+WORKERS_SECRET_ENV = "PRESENCE_WORKERS_LOOPBACK_SECRET"
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
@@ -102,7 +110,11 @@ def access_policy(settings: Settings) -> AccessPolicy:
             raise ConfigError("PRESENCE_AUTH_SECRET must be at least 32 bytes (e.g. `openssl rand -hex 32`)")
         return AccessPolicy(secret, origins, token_ttl_s=settings.token_ttl_s)
     if is_loopback_host(settings.host):
-        return AccessPolicy(new_secret(), origins, loopback_only=True, token_ttl_s=settings.token_ttl_s)
+        # With --workers N the supervisor hands its workers one per-run secret, so that a token
+        # one worker's page fetched is good on the sibling the kernel gives the WebSocket to.
+        shared = os.environ.get(WORKERS_SECRET_ENV)
+        secret = bytes.fromhex(shared) if shared else new_secret()
+        return AccessPolicy(secret, origins, loopback_only=True, token_ttl_s=settings.token_ttl_s)
     if settings.insecure_no_auth:
         log.warning("serving %s WITHOUT session tokens: anyone who reaches it can use it", settings.host)
         return AccessPolicy(None, origins)
@@ -161,6 +173,7 @@ class Hub:
         )
         self.metrics = Metrics()
         self.transports: set[Transport] = set()
+        self.draining = False  # set once, on SIGTERM: unready, and no new sessions
         self.caps = server_capabilities(settings)
         self.transport_config = TransportConfig(
             send_queue_frames=settings.send_queue_frames, idle_timeout_s=settings.idle_timeout_s
@@ -218,6 +231,14 @@ class Hub:
         )
 
     async def serve_websocket(self, websocket: WebSocket) -> None:
+        if self.draining:
+            # Refused at the upgrade, not after it: a proxy retries another backend on a 503
+            # (deploy/nginx: proxy_next_upstream http_503), a close frame it could not retry.
+            self.metrics.connections_refused.labels(reason="draining").inc()
+            await websocket.send_denial_response(
+                Response(f"{DRAINING_REFUSAL}\n", status_code=503, media_type="text/plain")
+            )
+            return
         headers = websocket.headers
         try:
             self.policy.check_host(headers.get("host"))
@@ -244,7 +265,7 @@ class Hub:
             self.make_session,
             self.metrics,
             self.transport_config,
-            admit=self.admission.hello,
+            admit=self._admit,
         )
         self.transports.add(transport)
         try:
@@ -253,11 +274,34 @@ class Hub:
             self.transports.discard(transport)
             self.admission.disconnect(client, had_session=transport.session is not None)
 
+    def _admit(self) -> str | None:
+        """A hello arrived: refused (1013) while draining, else as the admission limits say."""
+        return DRAINING_REFUSAL if self.draining else self.admission.hello()
+
     async def _refuse(self, websocket: WebSocket, code: int, reason: str, why: str) -> None:
         """Accept only to say no with a documented close code and a reason the page can show."""
         self.metrics.connections_refused.labels(reason=why).inc()
         await websocket.accept()
         await websocket.close(code, reason[:120])
+
+    async def drain(self, timeout_s: float, should_stop: Callable[[], bool] = lambda: False) -> None:
+        """Turn unready, refuse new sessions, and close each session (1001 with the reconnect
+        hint) once it has no turn in flight, or at the deadline; returns when all are closed.
+
+        Sessions are polled every 50 ms: a turn's end is not an event the session exposes,
+        and ``state()`` is its contract. ``should_stop`` (a second signal) ends the wait.
+        """
+        self.draining = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        log.info("draining %d session(s), for at most %.1f s", len(self.transports), timeout_s)
+        while self.transports and not should_stop():
+            now = loop.time()
+            for transport in list(self.transports):
+                state = turn_state(transport.session) if transport.session is not None else None
+                if close_now(state, now, deadline):
+                    transport.request_close(CloseCode.GOING_AWAY, RECONNECT_REASON)
+            await asyncio.sleep(0.05)
 
     async def going_away(self, timeout_s: float = 2.0) -> None:
         """Graceful shutdown: close every session with 1001 and wait briefly for them."""
@@ -283,6 +327,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await hub.start()
+        log.info("ready: pid %(pid)d, peak memory %(peak_rss_mb)d MB (engine and models loaded)", worker_facts(0))
         try:
             yield
         finally:
@@ -293,12 +338,19 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         """Liveness for load balancers; it tells nothing about the engine or the sessions."""
         return JSONResponse({"status": "ok"})
 
+    async def readyz(request: Request) -> Response:
+        """Readiness: 200 while this worker takes new sessions, 503 once it drains; with this
+        worker's pid, sessions and peak memory (each worker loads its own models)."""
+        sessions = sum(1 for transport in hub.transports if transport.session is not None)
+        body = {"status": "draining" if hub.draining else "ready", **worker_facts(sessions)}
+        return JSONResponse(body, status_code=503 if hub.draining else 200)
+
     metrics_allowed = _split(settings.metrics_allow)
 
     async def metrics(request: Request) -> Response:
         if not _address_allowed(_client_address(request.client), metrics_allowed):
             return Response("metrics are served to --metrics-allow addresses only\n", status_code=403)
-        return Response(generate_latest(hub.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(metrics_registry(hub)), media_type=CONTENT_TYPE_LATEST)
 
     async def token(request: Request) -> Response:
         """A session token for the page a loopback server serves (no secret configured).
@@ -329,6 +381,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     routes: list[Any] = [
         Route("/healthz", healthz),
+        Route("/readyz", readyz),
         Route("/avatar.glb", avatar_glb),
         Route("/metrics", metrics),
         Route("/v1/token", token),
@@ -340,14 +393,42 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     return app
 
 
-class Server(uvicorn.Server):
-    """uvicorn.Server that says goodbye properly: 1001 to every session before shutdown."""
+def worker_facts(sessions: int) -> dict[str, int]:
+    """What /readyz and the startup log say about this process."""
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return {"pid": os.getpid(), "sessions": sessions, "peak_rss_mb": peak_kib // 1024}
 
-    def __init__(self, config: uvicorn.Config, hub: Hub) -> None:
+
+def metrics_registry(hub: Hub) -> CollectorRegistry:
+    """This worker's registry, or with ``--workers N`` (PROMETHEUS_MULTIPROC_DIR set) every
+    worker's series merged from the shared directory (prometheus-client's multiprocess mode)."""
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        return hub.metrics.registry
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry
+
+
+class Server(uvicorn.Server):
+    """uvicorn.Server that says goodbye properly: on SIGTERM (or SIGINT) it drains first
+    (``Hub.drain``), then 1001 to every session left before uvicorn's own shutdown.
+    A second signal ends the drain at once."""
+
+    def __init__(self, config: uvicorn.Config, hub: Hub, drain_timeout_s: float = 0.0) -> None:
         super().__init__(config)
         self.hub = hub
+        self.drain_timeout_s = drain_timeout_s
+        self.signalled = 0
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        self.signalled += 1
+        if self.signalled > 1 and sig == signal.SIGTERM:
+            self.force_exit = True
+        super().handle_exit(sig, frame)
 
     async def shutdown(self, sockets: Any = None) -> None:
+        if self.signalled and self.drain_timeout_s > 0:
+            await self.hub.drain(self.drain_timeout_s, should_stop=lambda: self.force_exit)
         await self.hub.going_away()
         await super().shutdown(sockets)
 

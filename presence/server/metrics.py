@@ -1,4 +1,9 @@
-"""Prometheus metrics for one app instance, on its own registry (so tests can run many apps)."""
+"""Prometheus metrics for one app instance, on its own registry (so tests can run many apps).
+
+With ``--workers N`` each worker writes its series to PROMETHEUS_MULTIPROC_DIR and any
+worker's /metrics merges them (app.metrics_registry): counters and histograms summed, the
+active-session gauge one series per live worker (a ``pid`` label; sum it for the total).
+"""
 
 from __future__ import annotations
 
@@ -24,7 +29,9 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.sessions_active = Gauge("presence_sessions_active", "Open sessions", registry=r)
+        self.sessions_active = Gauge(
+            "presence_sessions_active", "Open sessions", registry=r, multiprocess_mode="liveall"
+        )
         self.connections_refused = Counter(
             "presence_connections_refused", "Session requests refused before a session opened", ["reason"], registry=r
         )

@@ -4,6 +4,17 @@
 import { clientHello, decode, describeClose, FrameType, ProtocolError, Sequencer, SeqTracker, shouldReconnect } from "./protocol.js";
 
 export const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
+
+/**
+ * A draining server closes with 1001 and "reconnect" in the reason (docs/protocol.md): another
+ * backend is ready, so come back without backing off; after the reply's last second, which the
+ * server sent ahead (max_lead_ms) and a new session's hello would cut, plus a jitter that
+ * spreads a drained server's clients. Same rule as presence/client/reconnect.py.
+ */
+export function reconnectDelayMs(attempt, code, reason, unitRandom = Math.random()) {
+  if (attempt === 0 && code === 1001 && (reason ?? "").includes("reconnect")) return 1000 + 250 * unitRandom;
+  return BACKOFF_MS[Math.min(attempt, BACKOFF_MS.length - 1)];
+}
 const PING_EVERY_MS = 1000;
 
 /**
@@ -130,11 +141,10 @@ export class SessionConnection {
       this.h.onStatus({ state: "closed", message: `session closed — ${reason}` });
       return;
     }
-    this.#retryLater(reason);
+    this.#retryLater(reason, reconnectDelayMs(this.attempt, e.code, e.reason));
   }
 
-  #retryLater(reason) {
-    const delay = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
+  #retryLater(reason, delay = reconnectDelayMs(this.attempt)) {
     this.attempt += 1;
     this.h.onStatus({ state: "reconnecting", message: `${reason}; reconnecting in ${(delay / 1000).toFixed(1)} s…`, delayMs: delay });
     this.retry = setTimeout(() => this.connect(), delay);

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import DATA_DIR, REPO
 
 #: ``presence`` as an installed package would run it: from elsewhere, with no ``tests`` package.
@@ -41,6 +43,7 @@ def test_an_unknown_suite_names_the_ones_that_exist() -> None:
     assert "overhead" in done.stderr
 
 
+@pytest.mark.slow  # two worker processes, nginx and client processes start
 def test_scale_suite_runs_at_ci_size(tmp_path: Path) -> None:
     out = tmp_path / "scale.json"
     done = subprocess.run(
@@ -51,7 +54,7 @@ def test_scale_suite_runs_at_ci_size(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     levels = json.loads(out.read_text())["levels"]
-    assert [level["sessions"] for level in levels] == [1, 4]
+    assert [(level["workers"], level["sessions"]) for level in levels] == [(2, 1), (2, 4)]
     assert all(level["overhead_ms"]["n"] == level["sessions"] for level in levels)
 
 
