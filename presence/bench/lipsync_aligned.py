@@ -20,16 +20,20 @@ from __future__ import annotations
 import heapq
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Final
 
 import numpy as np
 
 from presence.engines.base import AudioChunk
-from presence.lipsync.aligned import AlignedAnimator
-from presence.lipsync.base import VisemeFrame, rest_weights
+from presence.lipsync.aligned import FUTURE_FRAMES, MEL_ROW, VISEME_FLOOR, AlignedAnimator
+from presence.lipsync.audio import DECODER_MODEL_FILE, MODEL_FILE, AudioModel, load_model, model_path, stack_context
+from presence.lipsync.base import VISEME_INDEX, VisemeFrame, rest_weights
+from presence.lipsync.decoder import DecoderConfig
+from presence.lipsync.features import features_of
 from presence.lipsync.scoring import FRAME_MS, PhoneSegment
-from presence.lipsync.sphinx_am import AcousticModel
+from presence.lipsync.sphinx_am import AcousticModel, CepstrumStream, delta_streams, phone_viseme
 
 from presence.bench.lipsync import CHUNK_MS, Estimate, Recording, Weights  # isort: skip
 
@@ -39,6 +43,34 @@ ENGINE_CHUNK_MS: Final = 40  # the Gemini fake's audio parts
 MAX_LEAD_MS: Final = 1000  # the session's default --max-lead-ms
 TICK_MS: Final = 32  # the session's ticker
 CHANGED_WORDS: Final = ("banana", "yesterday", "window", "purple", "seven", "garden")
+#: The eSpeak-trained models tried inside the decoder's scores (issue 17, item 3): name → file.
+FUSED_MODELS: Final = {"log-mel MLP, 10 ms future": MODEL_FILE, "log-mel MLP, 30 ms future": DECODER_MODEL_FILE}
+SPREAD_SENTENCES: Final = 40
+
+
+def equal_spread_weights(viseme_model: AudioModel, acoustic: AcousticModel) -> tuple[float, float]:
+    """The fusion weights of the loop and of the text, by a fixed rule on eSpeak NG speech (never
+    on the evaluation data): per frame, the spread (standard deviation over the model's real
+    phones) of the MLP's viseme log-probabilities equals that of pocketsphinx's phone scores
+    at the loop's and the text's acoustic scales (medians over seeded sentences)."""
+    from presence.bench.lipsync import espeak_corpus
+
+    recordings, _, _ = espeak_corpus(SPREAD_SENTENCES, seed=99)
+    real = np.array([not p.startswith("+") for p in acoustic.phones])
+    viseme = np.array([VISEME_INDEX[phone_viseme(p)] for p in acoustic.phones])[real]
+    sphinx, mlp = [], []
+    for rec in recordings:
+        cepstra, _ = CepstrumStream(rec.sample_rate).push(rec.audio)
+        n = len(cepstra) - FUTURE_FRAMES
+        scores = acoustic.state_log_likelihoods(delta_streams(cepstra, 0, n)).max(axis=2)[:, real]
+        rows = features_of(rec.audio, rec.sample_rate)
+        probs = viseme_model.probabilities(stack_context(rows, viseme_model.offsets, MEL_ROW, n))
+        sphinx.append(scores.std(axis=1))
+        mlp.append(np.log(np.maximum(probs, VISEME_FLOOR))[:, viseme].std(axis=1))
+    ratio = float(np.median(np.concatenate(sphinx)) / np.median(np.concatenate(mlp)))
+    config = DecoderConfig()
+    return round(ratio * config.scale, 3), round(ratio * config.text_scale, 3)
+
 
 #: (audio position in samples at which the text is known, cumulative text, final)
 TextEvent = tuple[int, str, bool]
@@ -161,11 +193,35 @@ def stream_timed(
     return _collect(frames, rec, offset), lookaheads
 
 
-def aligned_estimators(recordings: list[Recording], model: AcousticModel, with_text: bool) -> dict[str, Estimate]:
+def aligned_estimators(
+    recordings: list[Recording], model: AcousticModel, with_text: bool, fuse: bool = True
+) -> dict[str, Estimate]:
     """Every AlignedAnimator row, in the order the report shows them."""
 
-    def make(rate: int, lookahead_ms: float = 250.0, text: bool = True) -> AlignedAnimator:
-        return AlignedAnimator(rate, fps=1000 // FRAME_MS, max_lookahead_ms=lookahead_ms, use_text=text, model=model)
+    Fusion = tuple[AudioModel, DecoderConfig]
+
+    def make(rate: int, lookahead_ms: float = 250.0, text: bool = True, fused: Fusion | None = None) -> AlignedAnimator:
+        config, viseme_model = (None, None) if fused is None else (fused[1], fused[0])
+        return AlignedAnimator(
+            rate,
+            fps=1000 // FRAME_MS,
+            max_lookahead_ms=lookahead_ms,
+            use_text=text,
+            model=model,
+            config=config,
+            viseme_model=viseme_model,
+        )
+
+    fusions: dict[str, Fusion] = {}
+    for name, file in (FUSED_MODELS if fuse else {}).items():
+        path = model_path(file)
+        if Path(path).exists():
+            viseme_model = load_model(path)
+            loop, text = equal_spread_weights(viseme_model, model)
+            fusions[f"+ {name} (weights {loop} / {text})"] = (
+                viseme_model,
+                replace(DecoderConfig(), extra_weight=loop, text_extra_weight=text),
+            )
 
     rows: dict[str, Estimate] = {}
     Timed = Callable[[Recording], tuple[Weights, list[float]]]
@@ -173,13 +229,17 @@ def aligned_estimators(recordings: list[Recording], model: AcousticModel, with_t
     def sweep(la: int) -> Callable[[Recording], Weights]:
         return lambda rec: stream_with_text(make(rec.sample_rate, la, False), rec, [])
 
-    def timed_audio(realtime: bool) -> Timed:
-        return lambda rec: stream_timed(make(rec.sample_rate, text=False), rec, [], realtime)
+    def timed_audio(realtime: bool, fused: Fusion | None = None) -> Timed:
+        return lambda rec: stream_timed(make(rec.sample_rate, text=False, fused=fused), rec, [], realtime)
 
     for la in SWEEP_MS:
         rows[f"AlignedAnimator, audio only, {la} ms look-ahead"] = _run(recordings, sweep(la), la)
     rows["arrival-timed, Gemini fake's bursts: audio only"] = _run_timed(recordings, timed_audio(False))
     rows["arrival-timed, real-time delivery: audio only"] = _run_timed(recordings, timed_audio(True))
+    for name, fused in fusions.items():
+        rows[f"arrival-timed, Gemini fake's bursts: audio only {name}"] = _run_timed(
+            recordings, timed_audio(False, fused)
+        )
     if not with_text:
         return rows
     reference = transcripts(recordings, degrade=False)
@@ -198,11 +258,11 @@ def aligned_estimators(recordings: list[Recording], model: AcousticModel, with_t
         recordings, upfront(degraded), 250
     )
 
-    def timed(scripts: list[Transcript], mode: str, realtime: bool) -> Timed:
+    def timed(scripts: list[Transcript], mode: str, realtime: bool, fused: Fusion | None = None) -> Timed:
         def one(rec: Recording) -> tuple[Weights, list[float]]:
             events = text_events(scripts[by_rec[rec.name]], mode, rec.sample_rate, len(rec.audio))
             late = LATE_MS if mode == "late" else 0
-            return stream_timed(make(rec.sample_rate), rec, events, realtime, late)
+            return stream_timed(make(rec.sample_rate, fused=fused), rec, events, realtime, late)
 
         return one
 
@@ -215,6 +275,10 @@ def aligned_estimators(recordings: list[Recording], model: AcousticModel, with_t
     rows["arrival-timed, real-time delivery: degraded text, 300 ms late"] = _run_timed(
         recordings, timed(degraded, "late", True)
     )
+    for name, fused in fusions.items():
+        rows[f"arrival-timed, Gemini fake's bursts: reference text with the audio {name}"] = _run_timed(
+            recordings, timed(reference, "with", False, fused)
+        )
     return rows
 
 
