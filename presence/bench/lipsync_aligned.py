@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Final
 
 import numpy as np
+import numpy.typing as npt
 
 from presence.engines.base import AudioChunk
 from presence.lipsync.aligned import FUTURE_FRAMES, MEL_ROW, VISEME_FLOOR, AlignedAnimator
@@ -48,28 +49,41 @@ FUSED_MODELS: Final = {"log-mel MLP, 10 ms future": MODEL_FILE, "log-mel MLP, 30
 SPREAD_SENTENCES: Final = 40
 
 
-def equal_spread_weights(viseme_model: AudioModel, acoustic: AcousticModel) -> tuple[float, float]:
-    """The fusion weights of the loop and of the text, by a fixed rule on eSpeak NG speech (never
-    on the evaluation data): per frame, the spread (standard deviation over the model's real
-    phones) of the MLP's viseme log-probabilities equals that of pocketsphinx's phone scores
-    at the loop's and the text's acoustic scales (medians over seeded sentences)."""
+@dataclass(frozen=True, slots=True)
+class Fusion:
+    """An eSpeak-trained MLP in the decoder's scores: the model, its weights, its viseme prior."""
+
+    model: AudioModel
+    config: DecoderConfig
+    log_prior: npt.NDArray[np.float64] | None
+
+
+def fusion_on_espeak(viseme_model: AudioModel, acoustic: AcousticModel, prior: bool) -> Fusion:
+    """The fusion's weights for the loop and the text, and (``prior``) its viseme prior, by fixed
+    rules on eSpeak NG speech, never on the evaluation data: the prior is the MLP's mean
+    posterior; per frame, the spread (standard deviation over the model's real phones) of the
+    MLP's scores equals that of pocketsphinx's phone scores at the loop's and the text's
+    acoustic scales (medians over seeded sentences)."""
     from presence.bench.lipsync import espeak_corpus
 
     recordings, _, _ = espeak_corpus(SPREAD_SENTENCES, seed=99)
     real = np.array([not p.startswith("+") for p in acoustic.phones])
     viseme = np.array([VISEME_INDEX[phone_viseme(p)] for p in acoustic.phones])[real]
-    sphinx, mlp = [], []
+    sphinx, posteriors = [], []
     for rec in recordings:
         cepstra, _ = CepstrumStream(rec.sample_rate).push(rec.audio)
         n = len(cepstra) - FUTURE_FRAMES
         scores = acoustic.state_log_likelihoods(delta_streams(cepstra, 0, n)).max(axis=2)[:, real]
         rows = features_of(rec.audio, rec.sample_rate)
-        probs = viseme_model.probabilities(stack_context(rows, viseme_model.offsets, MEL_ROW, n))
+        posteriors.append(viseme_model.probabilities(stack_context(rows, viseme_model.offsets, MEL_ROW, n)))
         sphinx.append(scores.std(axis=1))
-        mlp.append(np.log(np.maximum(probs, VISEME_FLOOR))[:, viseme].std(axis=1))
-    ratio = float(np.median(np.concatenate(sphinx)) / np.median(np.concatenate(mlp)))
-    config = DecoderConfig()
-    return round(ratio * config.scale, 3), round(ratio * config.text_scale, 3)
+    probs = np.concatenate(posteriors).astype(np.float64)
+    log_prior = np.log(np.maximum(probs.mean(axis=0), VISEME_FLOOR)) if prior else None
+    mlp = np.log(np.maximum(probs, VISEME_FLOOR)) - (0.0 if log_prior is None else log_prior)
+    ratio = float(np.median(np.concatenate(sphinx)) / np.median(mlp[:, viseme].std(axis=1)))
+    base = DecoderConfig()
+    loop, text = round(ratio * base.scale, 3), round(ratio * base.text_scale, 3)
+    return Fusion(viseme_model, replace(base, extra_weight=loop, text_extra_weight=text), log_prior)
 
 
 #: (audio position in samples at which the text is known, cumulative text, final)
@@ -198,30 +212,26 @@ def aligned_estimators(
 ) -> dict[str, Estimate]:
     """Every AlignedAnimator row, in the order the report shows them."""
 
-    Fusion = tuple[AudioModel, DecoderConfig]
-
     def make(rate: int, lookahead_ms: float = 250.0, text: bool = True, fused: Fusion | None = None) -> AlignedAnimator:
-        config, viseme_model = (None, None) if fused is None else (fused[1], fused[0])
         return AlignedAnimator(
             rate,
             fps=1000 // FRAME_MS,
             max_lookahead_ms=lookahead_ms,
             use_text=text,
             model=model,
-            config=config,
-            viseme_model=viseme_model,
+            config=None if fused is None else fused.config,
+            viseme_model=None if fused is None else fused.model,
+            viseme_log_prior=None if fused is None else fused.log_prior,
         )
 
     fusions: dict[str, Fusion] = {}
     for name, file in (FUSED_MODELS if fuse else {}).items():
         path = model_path(file)
         if Path(path).exists():
-            viseme_model = load_model(path)
-            loop, text = equal_spread_weights(viseme_model, model)
-            fusions[f"+ {name} (weights {loop} / {text})"] = (
-                viseme_model,
-                replace(DecoderConfig(), extra_weight=loop, text_extra_weight=text),
-            )
+            for prior in (False, True):
+                fusion = fusion_on_espeak(load_model(path), model, prior)
+                weights = f"{fusion.config.extra_weight} / {fusion.config.text_extra_weight}"
+                fusions[f"+ {name}{' ÷ prior' if prior else ''} (weights {weights})"] = fusion
 
     rows: dict[str, Estimate] = {}
     Timed = Callable[[Recording], tuple[Weights, list[float]]]

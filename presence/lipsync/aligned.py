@@ -100,6 +100,7 @@ class AlignedAnimator:
         config: DecoderConfig | None = None,
         phonemize: Phonemizer = espeak_phonemize,
         viseme_model: AudioModel | None = None,
+        viseme_log_prior: npt.NDArray[np.float64] | None = None,
     ) -> None:
         self.sample_rate = sample_rate
         self.fps = fps
@@ -109,6 +110,9 @@ class AlignedAnimator:
         fused = self.config.extra_weight > 0 or self.config.text_extra_weight > 0
         #: The eSpeak-trained viseme model whose log-posteriors join the phone scores, if any.
         self.viseme_model = (viseme_model or decoder_model()) if fused else None
+        #: Subtracted from the MLP's log-probabilities (a hybrid model's scaled likelihoods:
+        #: its posteriors already count how common each viseme is, as the phone loop does).
+        self.viseme_log_prior = np.zeros(len(VISEMES)) if viseme_log_prior is None else viseme_log_prior
         self.use_text = use_text
         self.hold_for_text = use_text if hold_for_text is None else hold_for_text
         self.lookahead_samples = round(max_lookahead_ms * sample_rate / 1000)
@@ -274,7 +278,7 @@ class AlignedAnimator:
             return None
         local = first + MEL_ROW - self._mel_start
         probs = model.probabilities(stack_context(self._mel_rows, model.offsets, local, count))
-        logp = np.log(np.maximum(probs.astype(np.float64), VISEME_FLOOR))
+        logp = np.log(np.maximum(probs.astype(np.float64), VISEME_FLOOR)) - self.viseme_log_prior
         scores: Matrix = logp[:, self._phone_viseme]
         return scores
 
