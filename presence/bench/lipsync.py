@@ -254,7 +254,8 @@ def run_pylipsync(recordings: list[Recording]) -> Estimate:
     return Estimate(weights, 32.0, time.process_time() - started, "MFCC templates: vowels and silence only")
 
 
-def evaluate(recordings: list[Recording]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def evaluate(recordings: list[Recording], fuse: bool = True) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Every estimator's row; ``fuse``: also the decoder with eSpeak-trained MLPs in its scores."""
     references = [reference_labels(r.phones, r.frames, r.sample_rate) for r in recordings]
     audio_s = sum(len(r.audio) / r.sample_rate for r in recordings)
     estimates: dict[str, Estimate] = {}
@@ -269,7 +270,7 @@ def evaluate(recordings: list[Recording]) -> tuple[list[dict[str, Any]], dict[st
     from presence.bench.lipsync_aligned import aligned_estimators  # imports this module
 
     with_text = all(r.text for r in recordings)
-    estimates.update(aligned_estimators(recordings, packaged_acoustic_model(), with_text))
+    estimates.update(aligned_estimators(recordings, packaged_acoustic_model(), with_text, fuse))
     estimates["reference phones → PhonemeAnimator"] = run_reference_phones(recordings)
     estimates["reference phones → PhonemeAnimator, 50 ms holdback"] = run_reference_phones(recordings, 50.0)
     rows = [_row(name, est, references, audio_s) for name, est in estimates.items()]
@@ -380,7 +381,7 @@ def main(argv: list[str]) -> int:
     recordings = load_corpus(args.data.resolve())
     if args.quick:
         recordings = recordings[:QUICK_UTTERANCES]
-    rows, meta = evaluate(recordings)
+    rows, meta = evaluate(recordings, fuse=not args.quick)
     espeak_rows = evaluate_espeak(QUICK_ESPEAK_UTTERANCES if args.quick else ESPEAK_UTTERANCES)
     settle = meta["pocketsphinx_settle_ms_after_phone_end"]
     markdown = "\n".join([
@@ -406,7 +407,9 @@ def main(argv: list[str]) -> int:
         "every 32 ms, text handed to it on arrival; a frame leaves when playback comes within 40 ms of",
         "it (without text, already once the audio reaches 250 ms past it), never with less than 30 ms",
         "of audio after it. Their look-ahead column is the median effective look-ahead; notes give its",
-        "spread. CPU is measured at 100 frames/s (the product animates at 60)."
+        "spread. CPU is measured at 100 frames/s (the product animates at 60). Rows ending in `+ log-mel MLP`",
+        "add to the decoder's phone scores an eSpeak-trained MLP's viseme log-probabilities (not the",
+        "default; weights for the loop / the text by the equal-spread rule on eSpeak speech, docs/lipsync.md)."
         + ("" if meta["transcripts"] else " (This folder has no `.txt` transcripts: the text rows are skipped.)"),
         "",
         "## Sanity check on eSpeak NG speech",

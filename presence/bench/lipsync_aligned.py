@@ -20,15 +20,20 @@ from __future__ import annotations
 import heapq
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Final
 
 import numpy as np
+import numpy.typing as npt
 
-from presence.lipsync.aligned import AlignedAnimator
-from presence.lipsync.base import VisemeFrame, rest_weights
+from presence.lipsync.aligned import FUTURE_FRAMES, MEL_ROW, VISEME_FLOOR, AlignedAnimator
+from presence.lipsync.audio import DECODER_MODEL_FILE, MODEL_FILE, AudioModel, load_model, model_path, stack_context
+from presence.lipsync.base import VISEME_INDEX, VisemeFrame, rest_weights
+from presence.lipsync.decoder import DecoderConfig
+from presence.lipsync.features import features_of
 from presence.lipsync.scoring import FRAME_MS, PhoneSegment
-from presence.lipsync.sphinx_am import AcousticModel
+from presence.lipsync.sphinx_am import AcousticModel, CepstrumStream, delta_streams, phone_viseme
 from presence.media import AudioChunk
 
 from presence.bench.lipsync import CHUNK_MS, Estimate, Recording, Weights  # isort: skip
@@ -39,6 +44,47 @@ ENGINE_CHUNK_MS: Final = 40  # the Gemini fake's audio parts
 MAX_LEAD_MS: Final = 1000  # the session's default --max-lead-ms
 TICK_MS: Final = 32  # the session's ticker
 CHANGED_WORDS: Final = ("banana", "yesterday", "window", "purple", "seven", "garden")
+#: The eSpeak-trained models tried inside the decoder's scores (issue 17, item 3): name → file.
+FUSED_MODELS: Final = {"log-mel MLP, 10 ms future": MODEL_FILE, "log-mel MLP, 30 ms future": DECODER_MODEL_FILE}
+SPREAD_SENTENCES: Final = 40
+
+
+@dataclass(frozen=True, slots=True)
+class Fusion:
+    """An eSpeak-trained MLP in the decoder's scores: the model, its weights, its viseme prior."""
+
+    model: AudioModel
+    config: DecoderConfig
+    log_prior: npt.NDArray[np.float64] | None
+
+
+def fusion_on_espeak(viseme_model: AudioModel, acoustic: AcousticModel, prior: bool) -> Fusion:
+    """The fusion's weights for the loop and the text, and (``prior``) its viseme prior, by fixed
+    rules on eSpeak NG speech, never on the evaluation data: the prior is the MLP's mean
+    posterior; per frame, the spread (standard deviation over the model's real phones) of the
+    MLP's scores equals that of pocketsphinx's phone scores at the loop's and the text's
+    acoustic scales (medians over seeded sentences)."""
+    from presence.bench.lipsync import espeak_corpus
+
+    recordings, _, _ = espeak_corpus(SPREAD_SENTENCES, seed=99)
+    real = np.array([not p.startswith("+") for p in acoustic.phones])
+    viseme = np.array([VISEME_INDEX[phone_viseme(p)] for p in acoustic.phones])[real]
+    sphinx, posteriors = [], []
+    for rec in recordings:
+        cepstra, _ = CepstrumStream(rec.sample_rate).push(rec.audio)
+        n = len(cepstra) - FUTURE_FRAMES
+        scores = acoustic.state_log_likelihoods(delta_streams(cepstra, 0, n)).max(axis=2)[:, real]
+        rows = features_of(rec.audio, rec.sample_rate)
+        posteriors.append(viseme_model.probabilities(stack_context(rows, viseme_model.offsets, MEL_ROW, n)))
+        sphinx.append(scores.std(axis=1))
+    probs = np.concatenate(posteriors).astype(np.float64)
+    log_prior = np.log(np.maximum(probs.mean(axis=0), VISEME_FLOOR)) if prior else None
+    mlp = np.log(np.maximum(probs, VISEME_FLOOR)) - (0.0 if log_prior is None else log_prior)
+    ratio = float(np.median(np.concatenate(sphinx)) / np.median(mlp[:, viseme].std(axis=1)))
+    base = DecoderConfig()
+    loop, text = round(ratio * base.scale, 3), round(ratio * base.text_scale, 3)
+    return Fusion(viseme_model, replace(base, extra_weight=loop, text_extra_weight=text), log_prior)
+
 
 #: (audio position in samples at which the text is known, cumulative text, final)
 TextEvent = tuple[int, str, bool]
@@ -161,11 +207,31 @@ def stream_timed(
     return _collect(frames, rec, offset), lookaheads
 
 
-def aligned_estimators(recordings: list[Recording], model: AcousticModel, with_text: bool) -> dict[str, Estimate]:
+def aligned_estimators(
+    recordings: list[Recording], model: AcousticModel, with_text: bool, fuse: bool = True
+) -> dict[str, Estimate]:
     """Every AlignedAnimator row, in the order the report shows them."""
 
-    def make(rate: int, lookahead_ms: float = 250.0, text: bool = True) -> AlignedAnimator:
-        return AlignedAnimator(rate, fps=1000 // FRAME_MS, max_lookahead_ms=lookahead_ms, use_text=text, model=model)
+    def make(rate: int, lookahead_ms: float = 250.0, text: bool = True, fused: Fusion | None = None) -> AlignedAnimator:
+        return AlignedAnimator(
+            rate,
+            fps=1000 // FRAME_MS,
+            max_lookahead_ms=lookahead_ms,
+            use_text=text,
+            model=model,
+            config=None if fused is None else fused.config,
+            viseme_model=None if fused is None else fused.model,
+            viseme_log_prior=None if fused is None else fused.log_prior,
+        )
+
+    fusions: dict[str, Fusion] = {}
+    for name, file in (FUSED_MODELS if fuse else {}).items():
+        path = model_path(file)
+        if Path(path).exists():
+            for prior in (False, True):
+                fusion = fusion_on_espeak(load_model(path), model, prior)
+                weights = f"{fusion.config.extra_weight} / {fusion.config.text_extra_weight}"
+                fusions[f"+ {name}{' ÷ prior' if prior else ''} (weights {weights})"] = fusion
 
     rows: dict[str, Estimate] = {}
     Timed = Callable[[Recording], tuple[Weights, list[float]]]
@@ -173,13 +239,17 @@ def aligned_estimators(recordings: list[Recording], model: AcousticModel, with_t
     def sweep(la: int) -> Callable[[Recording], Weights]:
         return lambda rec: stream_with_text(make(rec.sample_rate, la, False), rec, [])
 
-    def timed_audio(realtime: bool) -> Timed:
-        return lambda rec: stream_timed(make(rec.sample_rate, text=False), rec, [], realtime)
+    def timed_audio(realtime: bool, fused: Fusion | None = None) -> Timed:
+        return lambda rec: stream_timed(make(rec.sample_rate, text=False, fused=fused), rec, [], realtime)
 
     for la in SWEEP_MS:
         rows[f"AlignedAnimator, audio only, {la} ms look-ahead"] = _run(recordings, sweep(la), la)
     rows["arrival-timed, Gemini fake's bursts: audio only"] = _run_timed(recordings, timed_audio(False))
     rows["arrival-timed, real-time delivery: audio only"] = _run_timed(recordings, timed_audio(True))
+    for name, fused in fusions.items():
+        rows[f"arrival-timed, Gemini fake's bursts: audio only {name}"] = _run_timed(
+            recordings, timed_audio(False, fused)
+        )
     if not with_text:
         return rows
     reference = transcripts(recordings, degrade=False)
@@ -198,11 +268,11 @@ def aligned_estimators(recordings: list[Recording], model: AcousticModel, with_t
         recordings, upfront(degraded), 250
     )
 
-    def timed(scripts: list[Transcript], mode: str, realtime: bool) -> Timed:
+    def timed(scripts: list[Transcript], mode: str, realtime: bool, fused: Fusion | None = None) -> Timed:
         def one(rec: Recording) -> tuple[Weights, list[float]]:
             events = text_events(scripts[by_rec[rec.name]], mode, rec.sample_rate, len(rec.audio))
             late = LATE_MS if mode == "late" else 0
-            return stream_timed(make(rec.sample_rate), rec, events, realtime, late)
+            return stream_timed(make(rec.sample_rate, fused=fused), rec, events, realtime, late)
 
         return one
 
@@ -215,6 +285,10 @@ def aligned_estimators(recordings: list[Recording], model: AcousticModel, with_t
     rows["arrival-timed, real-time delivery: degraded text, 300 ms late"] = _run_timed(
         recordings, timed(degraded, "late", True)
     )
+    for name, fused in fusions.items():
+        rows[f"arrival-timed, Gemini fake's bursts: reference text with the audio {name}"] = _run_timed(
+            recordings, timed(reference, "with", False, fused)
+        )
     return rows
 
 

@@ -10,6 +10,11 @@ the audio; stretches the text does not explain (late, missing, wrong) come from 
 loop. Frames are coarticulated as in ``PhonemeAnimator``: each is a triangular average of
 the phone track from 60 ms before it to 40 ms after.
 
+Optionally (``DecoderConfig.extra_weight`` / ``text_extra_weight`` > 0; off by default, see
+docs/lipsync.md for why) the phone scores also get the log-probability that an MLP trained
+on eSpeak NG speech (``presence.lipsync.train``) gives each phone's viseme, from log-mel rows
+that need no audio the decoder does not already wait for.
+
 When frames leave: without text (``use_text=False``), as soon as audio reaches
 ``max_lookahead_ms`` past them; with text, only when ``poll`` says they are due (so words
 that come late can still shape them); and in both cases, with
@@ -27,8 +32,10 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from presence.lipsync.audio import AudioModel, decoder_model, stack_context
 from presence.lipsync.base import VISEME_INDEX, VISEMES, FrameGrid, VisemeFrame, Weights, rest_weights
 from presence.lipsync.decoder import DecoderConfig, Matrix, PhoneDecoder, phone_bigram
+from presence.lipsync.features import N_FEATURES, FeatureStream
 from presence.lipsync.sphinx_am import (
     N_CEP,
     AcousticModel,
@@ -55,6 +62,10 @@ _SIL: Final = VISEME_INDEX["sil"]
 #: Frames per acoustic-model call: a released reply brings a second of audio at once, and
 #: matrices that large make OpenBLAS start threads that spin against the other sessions.
 BATCH_FRAMES: Final = 8
+#: pocketsphinx's frame t is the 25.6 ms window starting at 10t ms (centred at 10t + 12.8);
+#: the log-mel row j is centred at 10j ms, so row t + 1 is the nearest.
+MEL_ROW: Final = 1
+VISEME_FLOOR: Final = 1e-3  # the fused model's posteriors are floored: it may be sure and wrong
 
 
 @functools.cache
@@ -88,12 +99,20 @@ class AlignedAnimator:
         model: AcousticModel | None = None,
         config: DecoderConfig | None = None,
         phonemize: Phonemizer = espeak_phonemize,
+        viseme_model: AudioModel | None = None,
+        viseme_log_prior: npt.NDArray[np.float64] | None = None,
     ) -> None:
         self.sample_rate = sample_rate
         self.fps = fps
         self.grid = FrameGrid(sample_rate, fps)
         self.model = model or packaged_acoustic_model()
         self.config = config or DecoderConfig()
+        fused = self.config.extra_weight > 0 or self.config.text_extra_weight > 0
+        #: The eSpeak-trained viseme model whose log-posteriors join the phone scores, if any.
+        self.viseme_model = (viseme_model or decoder_model()) if fused else None
+        #: Subtracted from the MLP's log-probabilities (a hybrid model's scaled likelihoods:
+        #: its posteriors already count how common each viseme is, as the phone loop does).
+        self.viseme_log_prior = np.zeros(len(VISEMES)) if viseme_log_prior is None else viseme_log_prior
         self.use_text = use_text
         self.hold_for_text = use_text if hold_for_text is None else hold_for_text
         self.lookahead_samples = round(max_lookahead_ms * sample_rate / 1000)
@@ -123,6 +142,9 @@ class AlignedAnimator:
         self._text.reset()
         self._rows = np.zeros((0, N_CEP))
         self._rows_start = 0
+        self._mel = FeatureStream(self.sample_rate)
+        self._mel_rows = np.zeros((0, N_FEATURES), dtype=np.float32)
+        self._mel_start = 0  # log-mel row index of self._mel_rows[0]
         self._levels: list[float] = []
         self._start: int | None = None
         self._received = 0
@@ -142,6 +164,8 @@ class AlignedAnimator:
         rows, levels = self._cepstra.push(chunk.samples)
         self._rows = np.concatenate([self._rows, rows])
         self._levels.extend(levels.tolist())
+        if self.viseme_model is not None:
+            self._mel_rows = np.concatenate([self._mel_rows, self._mel.push(chunk.samples)])
         self._received += len(chunk.samples)
         self._decode(final=False)
         if self.hold_for_text:  # frames wait for poll(): late words can still shape them
@@ -188,6 +212,8 @@ class AlignedAnimator:
         if self._start is None or self._next_frame is None:
             self.reset()
             return []
+        if self.viseme_model is not None:
+            self._mel_rows = np.concatenate([self._mel_rows, self._mel.finish()])
         self._decode(final=True)
         frames = self._emit(until=self._start + self._received)
         assert self._next_frame is not None
@@ -220,20 +246,41 @@ class AlignedAnimator:
         held = self._rows_start + len(self._rows)
         first = self._decoder.frames
         last = held - 1 if final else held - 1 - FUTURE_FRAMES
+        if self.viseme_model is not None and not final:
+            last = min(last, self._mel_start + len(self._mel_rows) - 1 - MEL_ROW - self.viseme_model.future_rows)
         if last < first:
             return
         local = first - self._rows_start
         streams = delta_streams(self._rows, local, last - first + 1, future=FUTURE_FRAMES)
+        extra = self._viseme_scores(first, last - first + 1)
         for at in range(0, last - first + 1, BATCH_FRAMES):
             batch = (
                 streams[0][at : at + BATCH_FRAMES],
                 streams[1][at : at + BATCH_FRAMES],
                 streams[2][at : at + BATCH_FRAMES],
             )
-            self._decoder.push(self.model.state_log_likelihoods(batch))
+            more = None if extra is None else extra[at : at + BATCH_FRAMES]
+            self._decoder.push(self.model.state_log_likelihoods(batch), more)
         keep_from = max(self._decoder.frames - self._rows_start - 2 * FUTURE_FRAMES - 1, 0)
         self._rows = self._rows[keep_from:]
         self._rows_start += keep_from
+        if self.viseme_model is not None:
+            drop = max(self._decoder.frames + MEL_ROW - self.viseme_model.past_rows - self._mel_start - 1, 0)
+            drop = min(drop, max(len(self._mel_rows) - 1, 0))
+            self._mel_rows = self._mel_rows[drop:]
+            self._mel_start += drop
+
+    def _viseme_scores(self, first: int, count: int) -> Matrix | None:
+        """Per phone, the log-posterior the eSpeak-trained model gives its viseme, for analysis
+        frames ``first..``; the log-mel row nearest frame t's centre is t + ``MEL_ROW``."""
+        model = self.viseme_model
+        if model is None or len(self._mel_rows) == 0:
+            return None
+        local = first + MEL_ROW - self._mel_start
+        probs = model.probabilities(stack_context(self._mel_rows, model.offsets, local, count))
+        logp = np.log(np.maximum(probs.astype(np.float64), VISEME_FLOOR)) - self.viseme_log_prior
+        scores: Matrix = logp[:, self._phone_viseme]
+        return scores
 
     def _emit(self, until: int) -> list[VisemeFrame]:
         assert self._start is not None and self._next_frame is not None

@@ -28,6 +28,8 @@ from presence.lipsync.base import VISEME_INDEX, ContiguousReply, FrameGrid, Vise
 from presence.lipsync.features import N_FEATURES, SILENT_DB, FeatureStream, Matrix
 
 MODEL_FILE: Final = "audio_mlp.npz"
+#: The model ``AlignedAnimator`` adds to pocketsphinx's phone scores (future context too).
+DECODER_MODEL_FILE: Final = "decoder_mlp.npz"
 _SIL = VISEME_INDEX["sil"]
 
 
@@ -88,8 +90,8 @@ class AudioModel:
             )
 
 
-def model_path() -> Path:
-    return Path(str(resources.files("presence.lipsync") / "models" / MODEL_FILE))
+def model_path(name: str = MODEL_FILE) -> Path:
+    return Path(str(resources.files("presence.lipsync") / "models" / name))
 
 
 def load_model(path: Path | None = None) -> AudioModel:
@@ -102,6 +104,12 @@ def load_model(path: Path | None = None) -> AudioModel:
 @functools.cache
 def _packaged_model() -> AudioModel:
     return _load(model_path())
+
+
+@functools.cache
+def decoder_model() -> AudioModel:
+    """The packaged model that ``AlignedAnimator`` fuses into its phone scores (loaded once)."""
+    return _load(model_path(DECODER_MODEL_FILE))
 
 
 def _load(path: Path) -> AudioModel:

@@ -58,6 +58,10 @@ class DecoderConfig:
     resync_words: int = 4
     pause_penalty: float = 1.0  # an optional pause between words that is taken
     deletion_penalty: float = 3.0  # skipping a phone of the text (speakers reduce and drop some)
+    #: Weights of the extra per-phone scores ``push`` may be given (the eSpeak-trained
+    #: model's viseme log-posteriors), in the loop and in the text.
+    extra_weight: float = 0.0
+    text_extra_weight: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,12 +178,15 @@ class PhoneDecoder:
 
     # ---------------------------------------------------------------- decoding
 
-    def push(self, state_loglik: Matrix) -> None:
-        """Decode frames of unscaled state log-likelihoods (frames, phones, 3)."""
+    def push(self, state_loglik: Matrix, extra: Matrix | None = None) -> None:
+        """Decode frames of unscaled state log-likelihoods (frames, phones, 3), plus, if given,
+        another model's log-scores per phone (frames, phones), weighted by ``extra_weight``."""
         c = self.config
-        for frame in np.asarray(state_loglik, dtype=np.float64):
-            loop = frame * c.scale
-            text = frame * c.text_scale
+        frames = np.asarray(state_loglik, dtype=np.float64)
+        bonus = np.zeros(frames.shape[:2]) if extra is None else np.asarray(extra, dtype=np.float64)
+        for frame, more in zip(frames, bonus, strict=True):
+            loop = frame * c.scale + c.extra_weight * more[:, None]
+            text = frame * c.text_scale + c.text_extra_weight * more[:, None]
             scaled = np.stack([loop - loop.max(), text - text.max()])  # (2, phones, 3)
             self._loglik.append(scaled)
             self._step(scaled)

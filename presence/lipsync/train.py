@@ -23,7 +23,7 @@ from scipy.signal import lfilter
 
 from presence.audio.espeak import Espeak, Voice
 from presence.audio.pcm import resample
-from presence.lipsync.audio import AudioModel, model_path, stack_context
+from presence.lipsync.audio import DECODER_MODEL_FILE, MODEL_FILE, AudioModel, model_path, stack_context
 from presence.lipsync.base import VISEME_INDEX, VISEMES
 from presence.lipsync.features import HOP_MS, N_FEATURES, N_MELS, features_of
 from presence.lipsync.phones import SILENCE, espeak_shape
@@ -36,6 +36,9 @@ VARIANTS = (
 )
 RATES_HZ = (16000, 22050, 24000, 48000)
 OFFSETS = (-12, -9, -6, -4, -3, -2, -1, 0, 1)
+#: Context of the decoder's model (``--for-decoder``): the decoder reads frame t once the
+#: pocketsphinx features up to t+3 are in, so three rows of future context cost no delay.
+DECODER_OFFSETS = (-12, -9, -6, -4, -3, -2, -1, 0, 1, 2, 3)
 CLOSURE_MS = 45.0
 DROPOUT = 0.2
 INPUT_NOISE = 0.2
@@ -108,7 +111,9 @@ def noise(rng: np.random.Generator, n: int) -> npt.NDArray[np.float64]:
     return white / max(float(np.std(white)), 1e-9)
 
 
-def example(rng: np.random.Generator, words: list[str]) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+def example(
+    rng: np.random.Generator, words: list[str], context: tuple[int, ...] = OFFSETS
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
     voice = Voice(
         str(rng.choice(VOICES)) + str(rng.choice(VARIANTS)),
         rate_wpm=int(rng.integers(120, 290)),
@@ -129,38 +134,45 @@ def example(rng: np.random.Generator, words: list[str]) -> tuple[npt.NDArray[np.
     if rng.random() < 0.3:
         audio += rng.uniform(-0.05, 0.05)  # DC offset
     features = features_of(audio.astype(np.float32), rate)
-    x = stack_context(features, OFFSETS, 0, len(features))
+    x = stack_context(features, context, 0, len(features))
     return x, labels[: len(features)]
 
 
-def build(n: int, seed: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+def build(
+    n: int, seed: int, offsets: tuple[int, ...] = OFFSETS
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
     rng = np.random.default_rng(seed)
     words = load_words()
     xs, ys = [], []
     for _ in range(n):
-        x, y = example(rng, words)
+        x, y = example(rng, words, offsets)
         xs.append(x)
         ys.append(y)
     return np.concatenate(xs).astype(np.float32), np.concatenate(ys)
 
 
-def augment(x: npt.NDArray[np.float32], rng: np.random.Generator) -> npt.NDArray[np.float32]:
+def augment(x: npt.NDArray[np.float32], rng: np.random.Generator, context: int) -> npt.NDArray[np.float32]:
     """Standardised inputs with noise and a random span of mel bands masked (in both copies
     of the bands, across the whole context): the model must not lean on fine spectral detail
     that eSpeak has and recorded speech lacks."""
     out = x + rng.standard_normal(x.shape, dtype=np.float32) * INPUT_NOISE
-    framed = out.reshape(len(x), len(OFFSETS), N_FEATURES)
+    framed = out.reshape(len(x), context, N_FEATURES)
     width = rng.integers(0, MAX_MASKED_BANDS + 1, size=len(x))
     first = rng.integers(0, N_MELS, size=len(x))
     band = np.arange(N_MELS)[None, :]
     masked = (band >= first[:, None]) & (band < (first + width)[:, None])
-    framed[:, :, :N_MELS][np.broadcast_to(masked[:, None, :], (len(x), len(OFFSETS), N_MELS))] = 0.0
-    framed[:, :, N_MELS : 2 * N_MELS][np.broadcast_to(masked[:, None, :], (len(x), len(OFFSETS), N_MELS))] = 0.0
+    framed[:, :, :N_MELS][np.broadcast_to(masked[:, None, :], (len(x), context, N_MELS))] = 0.0
+    framed[:, :, N_MELS : 2 * N_MELS][np.broadcast_to(masked[:, None, :], (len(x), context, N_MELS))] = 0.0
     return framed.reshape(len(x), -1)
 
 
 def train(
-    x: npt.NDArray[np.float32], y: npt.NDArray[np.int64], hidden: tuple[int, ...], epochs: int, seed: int
+    x: npt.NDArray[np.float32],
+    y: npt.NDArray[np.int64],
+    hidden: tuple[int, ...],
+    epochs: int,
+    seed: int,
+    offsets: tuple[int, ...] = OFFSETS,
 ) -> AudioModel:
     """Adam on cross-entropy with light label smoothing; plain numpy."""
     rng = np.random.default_rng(seed)
@@ -182,7 +194,7 @@ def train(
         loss_sum = 0.0
         for lo in range(0, len(order), batch):
             idx = order[lo : lo + batch]
-            acts = [augment(xn[idx], rng)]
+            acts = [augment(xn[idx], rng, len(offsets))]
             for i in range(0, len(params), 2):
                 h = acts[-1] @ params[i] + params[i + 1]
                 if i < len(params) - 2:  # hidden: ReLU, then inverted dropout
@@ -208,7 +220,7 @@ def train(
                 params[j] -= (lr * mh / (np.sqrt(vh) + 1e-8)).astype(np.float32)
         print(f"epoch {epoch + 1}/{epochs}: loss {loss_sum / len(xn):.3f}", flush=True)
     layers = tuple((params[i], params[i + 1]) for i in range(0, len(params), 2))
-    return AudioModel(OFFSETS, mean, std, layers)
+    return AudioModel(offsets, mean, std, layers)
 
 
 def accuracy(model: AudioModel, x: npt.NDArray[np.float32], y: npt.NDArray[np.int64]) -> float:
@@ -217,23 +229,30 @@ def accuracy(model: AudioModel, x: npt.NDArray[np.float32], y: npt.NDArray[np.in
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m presence.lipsync.train", description=__doc__)
-    # The defaults reproduce the committed model.
+    # The defaults reproduce the committed model; with --for-decoder, the decoder's.
+    parser.add_argument(
+        "--for-decoder",
+        action="store_true",
+        help="the model AlignedAnimator fuses into its phone scores: future context, its own file",
+    )
     parser.add_argument("--utterances", type=int, default=3000)
     parser.add_argument("--validation", type=int, default=200)
     parser.add_argument("--hidden", type=int, nargs="+", default=[256, 128])
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seed", type=int, default=20261125)
-    parser.add_argument("--out", type=Path, default=model_path())
+    parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
+    offsets = DECODER_OFFSETS if args.for_decoder else OFFSETS
+    out: Path = args.out or model_path(DECODER_MODEL_FILE if args.for_decoder else MODEL_FILE)
     started = time.monotonic()
-    x, y = build(args.utterances, args.seed)
-    xv, yv = build(args.validation, args.seed + 1)
+    x, y = build(args.utterances, args.seed, offsets)
+    xv, yv = build(args.validation, args.seed + 1, offsets)
     print(f"{len(x)} training rows, {len(xv)} validation rows ({time.monotonic() - started:.0f} s)", flush=True)
-    model = train(x, y, tuple(args.hidden), args.epochs, args.seed)
+    model = train(x, y, tuple(args.hidden), args.epochs, args.seed, offsets)
     print(f"held-out eSpeak row accuracy: {accuracy(model, xv, yv):.3f}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    model.save(args.out)
-    print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KiB) in {time.monotonic() - started:.0f} s")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    model.save(out)
+    print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB) in {time.monotonic() - started:.0f} s")
     return 0
 
 

@@ -28,3 +28,22 @@ def test_g2g_suite_measures_every_question_through_the_browser(tmp_path: Path) -
     assert result["network"] == "loopback"
     assert len(result["heard_ms"]) == 2 and len(result["mouth_ms"]) == 2
     assert all(value > 0 for value in result["heard_ms"]), "replies are heard after the question ends"
+
+
+def test_the_cloud_engine_row_points_the_server_at_a_running_service_fake() -> None:
+    import urllib.request
+
+    from presence.bench.g2g import ENGINES, cloud_fake
+    from presence.config import Settings
+
+    assert ENGINES["openai-fake"] == ("--engine", "openai")
+    with cloud_fake("local") as env:
+        assert env == {}, "engines without a fake run as they are"
+    with cloud_fake("openai-fake") as env:
+        model = Settings().openai_model
+        request = urllib.request.Request(
+            f"{env['PRESENCE_OPENAI_BASE_URL']}/models/{model}",
+            headers={"Authorization": f"Bearer {env['OPENAI_API_KEY']}"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert json.loads(answer.read())["id"] == model

@@ -8,6 +8,7 @@ import pytest
 from presence.audio.espeak import Espeak, Voice
 from presence.audio.pcm import resample
 from presence.lipsync.aligned import AlignedAnimator
+from presence.lipsync.audio import DECODER_MODEL_FILE, MODEL_FILE, load_model, model_path
 from presence.lipsync.base import VISEME_INDEX, rest_weights
 from presence.lipsync.decoder import DecoderConfig, PhoneDecoder, TextPhone
 from presence.lipsync.phones import espeak_arpabet
@@ -157,5 +158,58 @@ def test_with_the_text_the_lips_close_for_every_m_b_and_p() -> None:
     closed = {f.t_samples for f in frames if int(np.argmax(f.weights)) == VISEME_INDEX["PP"]}
     bilabials = [offset for offset, symbol in marks if symbol.lstrip("',") in ("m", "b", "p")]
     assert len(bilabials) == 7  # m b b m p b b
+    for offset in bilabials:
+        assert any(abs(t - offset) <= 0.06 * 16000 for t in closed), f"no closed lips near sample {offset}"
+
+
+def test_another_models_scores_decide_between_phones_the_acoustic_model_cannot_tell_apart() -> None:
+    truth = [SIL] * 4 + [B] * 8 + [SIL] * 4
+    ambiguous = frames_for(truth)
+    ambiguous[4:12, A, :] = 0.0  # A and B score alike where B is spoken (a tie goes to A)
+    extra = np.zeros((len(truth), 4))
+    extra[4:12, A] = -3.0  # the other model is sure it is not A
+    plain = PhoneDecoder(np.arange(4), SIL, DecoderConfig(scale=1.0, text_scale=1.0))
+    fused = PhoneDecoder(np.arange(4), SIL, DecoderConfig(scale=1.0, text_scale=1.0, extra_weight=1.0))
+    plain.push(ambiguous, extra)  # weight 0: the extra scores do not count
+    fused.push(ambiguous, extra)
+    assert list(fused.unit_phone(fused.best_path(0))) == truth
+    assert list(plain.unit_phone(plain.best_path(0))[4:12]) != [B] * 8
+
+
+def fused(**kwargs: object) -> AlignedAnimator:
+    """An animator with the eSpeak-trained MLP in its phone scores (not the default)."""
+    config = DecoderConfig(extra_weight=1.0, text_extra_weight=0.5)
+    return AlignedAnimator(16000, fps=100, config=config, viseme_model=load_model(), **kwargs)  # type: ignore[arg-type]
+
+
+def test_the_fused_model_needs_no_audio_the_decoder_does_not_already_wait_for() -> None:
+    from presence.lipsync.aligned import FUTURE_FRAMES, MEL_ROW
+
+    assert AlignedAnimator(16000, use_text=False).viseme_model is None, "off by default"
+    for path in (model_path(MODEL_FILE), model_path(DECODER_MODEL_FILE)):
+        if not path.exists():
+            continue
+        model = load_model(path)
+        # pocketsphinx frame t (window 10t .. 10t + 25.6 ms) is read with frames up to t + 3;
+        # log-mel row j ends at 10j + 12.5 ms.
+        assert 10 * (MEL_ROW + model.future_rows) + 12.5 <= 10 * FUTURE_FRAMES + 25.6
+
+
+def test_chunking_does_not_change_the_fused_scores() -> None:
+    audio, _ = espeak_16k("Maybe a big map.")
+    a = stream(fused(use_text=False, max_lookahead_ms=10_000), audio, chunk=len(audio))
+    b = stream(fused(use_text=False, max_lookahead_ms=10_000), audio, chunk=137)
+    assert len(a) == len(b)
+    assert all(np.allclose(x.weights, y.weights) for x, y in zip(a, b, strict=True))
+
+
+def test_the_fused_animator_still_closes_the_lips_for_every_m_b_and_p_with_the_text() -> None:
+    text = "Maybe a big map, Bob."
+    audio, marks = espeak_16k(text)
+    animator = fused()
+    animator.add_text(text, final=True)
+    frames = stream(animator, audio)
+    closed = {f.t_samples for f in frames if int(np.argmax(f.weights)) == VISEME_INDEX["PP"]}
+    bilabials = [offset for offset, symbol in marks if symbol.lstrip("',") in ("m", "b", "p")]
     for offset in bilabials:
         assert any(abs(t - offset) <= 0.06 * 16000 for t in closed), f"no closed lips near sample {offset}"

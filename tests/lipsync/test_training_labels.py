@@ -32,6 +32,6 @@ def test_augmentation_keeps_the_input_shape_and_leaves_the_source_untouched() ->
     rng = np.random.default_rng(0)
     x = rng.standard_normal((64, len(OFFSETS) * N_FEATURES)).astype(np.float32)
     before = x.copy()
-    out = augment(x, rng)
+    out = augment(x, rng, len(OFFSETS))
     assert out.shape == x.shape and np.isfinite(out).all()
     assert np.array_equal(x, before)
