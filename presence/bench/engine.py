@@ -160,7 +160,11 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     turns = 3 if args.quick else args.turns  # 3: every voice once
     utterances = load_utterances(args.data, 6 if args.quick else args.utterances)
-    asr_rows = compare([AsrWorker(), WhisperAsr()], utterances, 2 if args.quick else args.cpu_utterances)
+    asr_rows = compare(
+        [AsrWorker(), WhisperAsr(), WhisperAsr(beam_size=1)], utterances, 2 if args.quick else args.cpu_utterances
+    )
+    asr_rows[1]["asr"] += " (beam 5, default)"
+    asr_rows[2]["asr"] += " (greedy)"
     modes = [("whisper", True), ("whisper", False), ("pocketsphinx", True)]
     results = [asyncio.run(run(turns, speculate, asr)) for asr, speculate in modes]
     rows = []

@@ -93,7 +93,10 @@ class WhisperAsr:
 
     name = MODEL_NAME
 
-    def __init__(self, path: Path | None = None, threads: int = 2, beam_size: int = 1) -> None:
+    # Beam 5 is Whisper's reference decoding and faster-whisper's default (not a value tuned on
+    # our data): on the 120 TIMIT utterances it gave 9.4 % WER against greedy's 10.3 %, for
+    # ~10 % more CPU. Partials, which only feed the turn decision, stay greedy.
+    def __init__(self, path: Path | None = None, threads: int = 2, beam_size: int = 5) -> None:
         self.path = path
         self.threads = threads
         self.beam_size = beam_size
@@ -155,8 +158,9 @@ class WhisperAsr:
 
     # -- decoding (on the worker thread) ----------------------------------------------------
 
-    def decode(self, audio: Float32) -> Decoded:
-        """Transcribe one turn's audio: trimmed encoder window, greedy decode, loop guard."""
+    def decode(self, audio: Float32, beam_size: int | None = None) -> Decoded:
+        """Transcribe one turn's audio: trimmed encoder window, beam search (``beam_size``,
+        default the model's), loop guard."""
         if self._model is None:
             raise RecognizerError("the Whisper model is not loaded (Engine.start was not awaited)")
         import ctranslate2
@@ -176,7 +180,7 @@ class WhisperAsr:
         result = self._model.model.generate(
             encoded,
             [self._prompt],
-            beam_size=self.beam_size,
+            beam_size=beam_size or self.beam_size,
             max_length=len(self._prompt) + max_tokens,
             suppress_blank=True,
             suppress_tokens=self._suppress,
@@ -340,7 +344,7 @@ class WhisperRecognizer:
             try:
                 if turn != self._turn or self._pause is not None or self._closed:
                     return  # the turn ended or paused meanwhile: this partial is stale
-                decoded = self._asr.decode(audio[-int(PARTIAL_WINDOW_S * INPUT_SAMPLE_RATE) :])
+                decoded = self._asr.decode(audio[-int(PARTIAL_WINDOW_S * INPUT_SAMPLE_RATE) :], beam_size=1)
                 self.cpu_s += decoded.cpu_s
                 self.decoded_s += decoded.audio_s
                 if decoded.text and turn == self._turn and self._on_partial is not None:
