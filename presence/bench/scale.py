@@ -28,10 +28,10 @@ import numpy as np
 import websockets
 
 from presence.audio.signals import silence, speech_like
-from presence.bench._nginx import nginx_in_front
 from presence.bench._stats import summary, table, write_results
 from presence.client.auth import authorised_url
 from presence.client.connection import PresenceClient
+from presence.testing.nginx import nginx_in_front
 from presence.testing.servers import presence_process
 
 FRAME = 320

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from presence.testing.servers import free_port
 from tests.conftest import REPO
 from tests.server.test_load_balancing import wait_until
-from tests.server.test_tls_and_proxy import free_port
 
 DOCKERFILE = REPO / "deploy" / "Dockerfile"
 

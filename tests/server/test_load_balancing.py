@@ -10,11 +10,9 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -31,9 +29,10 @@ from presence.client.reconnect import connect_with_retry
 from presence.client.talk import talk, write_wav
 from presence.server.auth import mint_token
 from presence.server.drain import RECONNECT_REASON
+from presence.testing.nginx import LB_CONF, nginx_in_front
+from presence.testing.servers import free_port
 from presence.testing.tls import throwaway_certificate
 from tests.conftest import REPO, silence, speech_like
-from tests.server.test_tls_and_proxy import free_port, nginx_binary
 
 SECRET = "a secret every backend of the pool shares"
 
@@ -103,50 +102,9 @@ def backends(tmp: Path, count: int, *extra: str) -> Iterator[list[Backend]]:
             print(f"--- backend {backend.port} (shown when the test fails)\n{backend.log.read_text()}")
 
 
-@contextlib.contextmanager
-def nginx_pool(upstream_ports: list[int], cert: Path, key: Path) -> Iterator[int]:
+def nginx_pool(upstream_ports: list[int], cert: Path, key: Path) -> contextlib.AbstractContextManager[int]:
     """deploy/nginx/presence-lb.conf with this test's backends and certificate."""
-    port = free_port()
-    folder = Path(tempfile.mkdtemp(prefix="presence-nginx-lb-"))
-    site = (REPO / "deploy" / "nginx" / "presence-lb.conf").read_text()
-    site = (
-        site.replace("listen 443 ssl;", f"listen 127.0.0.1:{port} ssl;")
-        .replace("server 127.0.0.1:8080 ", f"server 127.0.0.1:{upstream_ports[0]} ")
-        .replace("server 127.0.0.1:8081 ", f"server 127.0.0.1:{upstream_ports[1]} ")
-        .replace("/etc/ssl/presence/fullchain.pem", str(cert))
-        .replace("/etc/ssl/presence/privkey.pem", str(key))
-    )
-    (folder / "presence.conf").write_text(site)
-    (folder / "nginx.conf").write_text(
-        f"daemon off;\nworker_processes 1;\npid {folder}/nginx.pid;\nerror_log {folder}/error.log warn;\n"
-        f"events {{ worker_connections 256; }}\n"
-        f"http {{\n access_log off;\n client_body_temp_path {folder}/body;\n proxy_temp_path {folder}/proxy;\n"
-        f" fastcgi_temp_path {folder}/fcgi;\n uwsgi_temp_path {folder}/uwsgi;\n scgi_temp_path {folder}/scgi;\n"
-        f" include {folder}/presence.conf;\n}}\n"
-    )
-    check = subprocess.run(
-        [nginx_binary(), "-t", "-p", str(folder), "-c", str(folder / "nginx.conf")], capture_output=True, text=True
-    )
-    assert check.returncode == 0, check.stderr
-    process = subprocess.Popen(
-        [nginx_binary(), "-p", str(folder), "-c", str(folder / "nginx.conf")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-    def listening() -> bool:
-        if process.poll() is not None:
-            pytest.fail(f"nginx exited: {(folder / 'error.log').read_text()}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-        return False
-
-    try:
-        wait_until(listening, 10, "nginx to listen")
-        yield port
-    finally:
-        process.terminate()
-        process.wait(10)
+    return nginx_in_front(upstream_ports, LB_CONF, (cert, key))
 
 
 @dataclass

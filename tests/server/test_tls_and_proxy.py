@@ -4,15 +4,8 @@ repo's deploy/nginx/presence.conf, holding real sessions through the proxy."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import shutil
-import socket
 import ssl
-import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,17 +15,12 @@ from presence.client.auth import with_token
 from presence.client.connection import PresenceClient, client_hello
 from presence.protocol.frames import ClientHello, encode
 from presence.server.auth import mint_token
+from presence.testing.nginx import PROXY_CONF, nginx_in_front
 from presence.testing.tls import throwaway_certificate
-from tests.conftest import REPO, ServerFactory, silence, speech_like
+from tests.conftest import ServerFactory, silence, speech_like
 
 SECRET = "an operator secret that is long enough"
 HELLO = encode(ClientHello(client_hello()))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def one_turn(client: PresenceClient) -> dict[str, object]:
@@ -54,55 +42,6 @@ async def test_presence_serves_wss_with_its_own_certificate(server_factory: Serv
         await client.close()
 
 
-def nginx_binary() -> str:
-    found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-    if found is None:
-        pytest.fail("nginx is missing: `make test` installs Debian's nginx as root (apt-get install nginx)")
-    return found
-
-
-@contextlib.contextmanager
-def nginx_in_front(upstream_port: int, cert: Path, key: Path) -> Iterator[int]:
-    """deploy/nginx/presence.conf with this test's ports and certificate, in a private prefix."""
-    port = free_port()
-    folder = Path(tempfile.mkdtemp(prefix="presence-nginx-"))
-    site = (REPO / "deploy" / "nginx" / "presence.conf").read_text()
-    site = (
-        site.replace("listen 443 ssl;", f"listen 127.0.0.1:{port} ssl;")
-        .replace("server 127.0.0.1:8080", f"server 127.0.0.1:{upstream_port}")
-        .replace("/etc/ssl/presence/fullchain.pem", str(cert))
-        .replace("/etc/ssl/presence/privkey.pem", str(key))
-    )
-    (folder / "presence.conf").write_text(site)
-    (folder / "nginx.conf").write_text(
-        f"daemon off;\nworker_processes 1;\npid {folder}/nginx.pid;\nerror_log {folder}/error.log warn;\n"
-        f"events {{ worker_connections 256; }}\n"
-        f"http {{\n access_log off;\n client_body_temp_path {folder}/body;\n proxy_temp_path {folder}/proxy;\n"
-        f" fastcgi_temp_path {folder}/fcgi;\n uwsgi_temp_path {folder}/uwsgi;\n scgi_temp_path {folder}/scgi;\n"
-        f" include {folder}/presence.conf;\n}}\n"
-    )
-    process = subprocess.Popen(
-        [nginx_binary(), "-p", str(folder), "-c", str(folder / "nginx.conf")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-            if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read().decode() if process.stdout else ""
-                pytest.fail(f"nginx did not start: {output}")
-            time.sleep(0.05)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(10)
-        if process.stdout is not None:
-            process.stdout.close()
-
-
 async def test_sessions_through_nginx_with_tls_tokens_and_forwarded_addresses(
     server_factory: ServerFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -110,7 +49,7 @@ async def test_sessions_through_nginx_with_tls_tokens_and_forwarded_addresses(
     cert, key = throwaway_certificate()
     trust = ssl.create_default_context(cafile=str(cert))
     async with server_factory(trusted_proxies="127.0.0.1", max_sessions_per_client=1) as srv:
-        with nginx_in_front(srv.port, cert, key) as port:
+        with nginx_in_front([srv.port], PROXY_CONF, (cert, key)) as port:
             url = f"wss://127.0.0.1:{port}/v1/session"
             token = mint_token(SECRET.encode(), time.time(), 60)
             client = PresenceClient(url, token=token, ssl_context=trust)

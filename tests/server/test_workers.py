@@ -22,9 +22,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from presence.client.connection import PresenceClient
 from presence.server.drain import RECONNECT_REASON
+from presence.testing.servers import free_port
 from tests.conftest import REPO, silence, speech_like
 from tests.server.test_load_balancing import wait_until
-from tests.server.test_tls_and_proxy import free_port
 
 
 def get_json(url: str) -> dict[str, object]:

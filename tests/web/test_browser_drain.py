@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from presence.bench._nginx import nginx_in_front
 from presence.server.auth import mint_token
+from presence.testing.nginx import nginx_in_front
 from tests.server.test_load_balancing import SECRET, backends, wait_until
 from tests.web.browser import chromium, compose, write_wav
 from tests.web.test_browser import open_page
