@@ -155,6 +155,7 @@ class Hub:
         )
         self.metrics = Metrics()
         self.transports: set[Transport] = set()
+        self.peers: set[Any] = set()  # WebRtcPeer (presence.server.webrtc, imported only when used)
         self.caps = server_capabilities(settings)
         self.transport_config = TransportConfig(
             send_queue_frames=settings.send_queue_frames, idle_timeout_s=settings.idle_timeout_s
@@ -247,6 +248,15 @@ class Hub:
             self.transports.discard(transport)
             self.admission.disconnect(client, had_session=transport.session is not None)
 
+    async def serve_webrtc(self, request: Request) -> Response:
+        """WebRTC signalling (docs/protocol.md): the WebSocket's checks, then offer → answer."""
+        try:  # aiortc is imported only when a client asks for WebRTC
+            from presence.server.webrtc_signalling import serve_offer
+        except ImportError:
+            reason = "this server has no WebRTC: install presence[webrtc] (aiortc)"
+            return JSONResponse({"code": int(CloseCode.INTERNAL_ERROR), "reason": reason}, status_code=501)
+        return await serve_offer(self, request)
+
     async def _refuse(self, websocket: WebSocket, code: int, reason: str, why: str) -> None:
         """Accept only to say no with a documented close code and a reason the page can show."""
         self.metrics.connections_refused.labels(reason=why).inc()
@@ -255,7 +265,7 @@ class Hub:
 
     async def going_away(self, timeout_s: float = 2.0) -> None:
         """Graceful shutdown: close every session with 1001 and wait briefly for them."""
-        transports = list(self.transports)
+        transports = [*self.transports, *self.peers]
         for transport in transports:
             transport.request_close(CloseCode.GOING_AWAY, "server is shutting down")
         if transports:
@@ -319,6 +329,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         Route("/metrics", metrics),
         Route("/v1/token", token),
         WebSocketRoute("/v1/session", hub.serve_websocket),
+        Route("/v1/webrtc", hub.serve_webrtc, methods=["POST"]),
         Mount("/", WebFiles(directory=WEB_DIR, html=True, follow_symlink=True), name="web"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)

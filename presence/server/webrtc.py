@@ -1,0 +1,513 @@
+"""The WebRTC adapter: one RTCPeerConnection carrying one session, beside the WebSocket one.
+
+The session is the same object either way: it eats protocol frames and emits protocol frames
+(docs/protocol.md, "WebRTC"). This module only moves them:
+
+- microphone: RTP Opus from the browser, decoded by aiortc, → ``AudioIn`` frames of 48 kHz
+  mono PCM stamped with the RTP timestamp (gaps left by DTX are the session's suppressed silence);
+- reply audio: the session's ``AudioOut`` Opus packets go onto RTP unchanged (no re-encoding),
+  released in real time by ``Pacer`` so the browser's jitter buffer sees a live stream; an
+  ``interrupt`` event flushes the packets not yet released;
+- events, pings and pongs: protocol frames on the ``events`` data channel (reliable, ordered);
+- animation: protocol frames on the ``animation`` channel (unordered, no retransmission: a
+  late frame is useless, the next one supersedes it).
+
+Signalling is one HTTP exchange (offer and client hello in, answer and server hello out); the
+app does the authentication and admission before it gets here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fractions
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import av
+import numpy as np
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcdatachannel import RTCDataChannel
+
+from presence.audio.opus import PRE_SKIP_SAMPLES
+from presence.protocol.connection import Connection, Role
+from presence.protocol.errors import CloseCode, InvalidPayload, ProtocolError, UnexpectedFrame
+from presence.protocol.frames import (
+    MAX_FRAME_BYTES,
+    Animation,
+    AudioIn,
+    AudioOut,
+    ClientHello,
+    Event,
+    Flags,
+    Frame,
+    ServerHello,
+    encode,
+)
+from presence.protocol.hello import OPUS, OPUS_SAMPLE_RATE, PCM_S16LE, Agreement, ServerCapabilities, negotiate
+from presence.protocol.hello import parse_client_hello as parse_hello
+from presence.server.metrics import Metrics, close_code_label
+from presence.session.session import Session
+
+log = logging.getLogger(__name__)
+
+RATE: Final = OPUS_SAMPLE_RATE  # RTP Opus always runs at 48 kHz
+TIME_BASE: Final = fractions.Fraction(1, RATE)
+MAX_OFFER_BYTES: Final = 64 * 1024
+EVENTS_CHANNEL: Final = ("events", 0)  # (label, negotiated id): the page opens the same two
+ANIMATION_CHANNEL: Final = ("animation", 1)
+#: What a WebRTC session's media are, whatever the hello offered: the RTP stream is Opus both
+#: ways; aiortc decodes the microphone, so the session sees 48 kHz PCM.
+WEBRTC_AUDIO_IN: Final = {"codec": PCM_S16LE, "sample_rate": RATE, "channels": 1}
+WEBRTC_AUDIO_OUT: Final = {"codec": OPUS, "sample_rate": RATE, "channels": 1}
+
+SessionFactory = Callable[[Agreement, Callable[[Frame], None]], Awaitable[Session]]
+
+
+@dataclass(frozen=True, slots=True)
+class WebRtcConfig:
+    send_queue_frames: int = 512  # reply packets or events waiting; past it the session is closed
+    connect_timeout_s: float = 10.0  # the answer is out: ICE and DTLS must finish by then
+    idle_timeout_s: float = 120.0  # nothing (RTP or data) received for this long ends the session
+    max_buffered_bytes: int = 1 << 20  # unsent bytes on the events channel: past it, a slow consumer
+    close_grace_s: float = 0.5  # time the farewell event gets to leave before the peer closes
+
+
+class Pacer:
+    """When to release a packet stamped ``pts`` (48 kHz): on the timeline's own schedule.
+
+    Pure: time is an argument. The first packet anchors timeline to wall clock; later ones are
+    due at the anchor plus their distance on the timeline. A packet already late by more than
+    ``slack_s`` (the engine stalled) re-anchors there instead of bursting to catch up.
+    """
+
+    def __init__(self, rate: int = RATE, slack_s: float = 0.02) -> None:
+        self.rate = rate
+        self.slack_s = slack_s
+        self.anchor: tuple[int, float] | None = None
+
+    def due(self, pts: int, now_s: float) -> float:
+        if self.anchor is None:
+            self.anchor = (pts, now_s)
+            return now_s
+        at = self.anchor[1] + (pts - self.anchor[0]) / self.rate
+        if at < now_s - self.slack_s:
+            self.anchor = (pts, now_s)
+            return now_s
+        return at
+
+
+class ReplyTrack(MediaStreamTrack):
+    """The reply's Opus packets as an aiortc audio track of pre-encoded packets.
+
+    ``pts`` is the output-timeline sample the packet's decoded audio starts at (the session's
+    Opus stamps, docs/protocol.md), so RTP timestamp − origin = timeline sample heard.
+    """
+
+    kind = "audio"
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.clock = clock
+        self.pacer = Pacer()
+        self._queue: deque[tuple[int, bytes]] = deque()
+        self._changed = asyncio.Event()
+        self.released: list[tuple[int, float]] = []  # (pts, when): what went to RTP, for tests/bench
+        self.flushed = 0
+        self._segment_base: int | None = None
+        self.on_released: Callable[[int], None] | None = None
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def push(self, frame: AudioOut) -> None:
+        if not frame.data:  # an empty reply's end-of-segment marker carries no sound
+            return
+        # Packet 0 of a reply is stamped at the reply's start; its audio (after the pre-skip)
+        # starts PRE_SKIP earlier on the packet grid, as every later packet's stamp says.
+        pts = frame.timestamp - PRE_SKIP_SAMPLES if frame.flags & Flags.SEGMENT_START else frame.timestamp
+        self._queue.append((max(pts, 0), frame.data))
+        self._changed.set()
+
+    def flush(self, from_pts: int) -> int:
+        """Drop queued packets whose audio starts at or after ``from_pts`` (a barge-in's cut)."""
+        dropped = 0
+        while self._queue and self._queue[-1][0] >= from_pts:
+            self._queue.pop()
+            dropped += 1
+        self.flushed += dropped
+        self._changed.set()
+        return dropped
+
+    def stop(self) -> None:
+        super().stop()
+        self._changed.set()
+
+    async def recv(self) -> Any:
+        while True:
+            if self.readyState != "live":
+                raise MediaStreamError
+            if not self._queue:
+                self._changed.clear()
+                await self._changed.wait()
+                continue
+            head = self._queue[0]
+            now = self.clock()
+            wait = self.pacer.due(head[0], now) - now
+            if wait > 0:
+                self._changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait):  # not wait_for: 3.11's can swallow a cancel
+                        await self._changed.wait()
+                continue  # re-check: the queue may have been flushed meanwhile
+            self._queue.popleft()
+            pts, payload = head
+            self.released.append((pts, now))
+            if self.on_released is not None:
+                self.on_released(pts)
+            packet = av.Packet(payload)
+            packet.pts = pts
+            packet.time_base = TIME_BASE
+            return packet
+
+
+def mono_s16le(frame: Any) -> bytes:
+    """aiortc's decoded frame (packed s16, usually stereo) → mono s16le bytes (left channel)."""
+    samples = frame.to_ndarray()
+    channels = len(frame.layout.channels)
+    return bytes(np.ascontiguousarray(samples.reshape(-1)[::channels], dtype="<i2").tobytes())
+
+
+def webrtc_agreement(hello: Any, caps: ServerCapabilities, session_id: str, engine: str) -> Agreement:
+    """Negotiate as the WebSocket does, with the media formats RTP fixes (Opus out, PCM in)."""
+    if not isinstance(hello, dict):
+        raise InvalidPayload("'hello' must be the client hello object of docs/protocol.md")
+    offer = parse_hello({**hello, "audio_in": [WEBRTC_AUDIO_IN], "audio_out": [WEBRTC_AUDIO_OUT]})
+    return negotiate(offer, caps, session_id, engine)
+
+
+class WebRtcPeer:
+    """One peer connection carrying one session; owns its tasks and ends them all."""
+
+    def __init__(
+        self,
+        caps: ServerCapabilities,
+        engine_name: str,
+        make_session: SessionFactory,
+        metrics: Metrics,
+        config: WebRtcConfig,
+    ) -> None:
+        self.caps = caps
+        self.engine_name = engine_name
+        self.make_session = make_session
+        self.metrics = metrics
+        self.config = config
+        self.session_id = uuid.uuid4().hex[:16]
+        self.session: Session | None = None
+        self.connection = Connection(Role.SERVER)
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.track = ReplyTrack()
+        self.events: RTCDataChannel = self.pc.createDataChannel(
+            EVENTS_CHANNEL[0], negotiated=True, id=EVENTS_CHANNEL[1]
+        )
+        self.animation: RTCDataChannel = self.pc.createDataChannel(
+            ANIMATION_CHANNEL[0], ordered=False, maxRetransmits=0, negotiated=True, id=ANIMATION_CHANNEL[1]
+        )
+        self._pending_events: deque[bytes] = deque()
+        self._close_request: tuple[int, str] | None = None
+        self._closing = asyncio.Event()
+        self._activity = asyncio.Event()
+        self._connected = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._rtp_origin_sent = False
+        self.close_code: int | None = None
+        self.finished = asyncio.Event()
+        self.animation_dropped = 0
+        self.events.on("open", self._flush_events)
+        self.events.on("message", self._on_message)
+        self.events.on("close", lambda: self.request_close(CloseCode.GOING_AWAY, "events channel closed"))
+        self.pc.on("connectionstatechange", self._on_state)
+        self.pc.on("track", self._on_track)
+        self.track.on_released = self._on_released
+
+    # ------------------------------------------------------------------ signalling
+
+    async def open(self, offer_sdp: str, hello: Any) -> dict[str, Any]:
+        """Answer the offer with a session behind it: ``{"type", "sdp", "hello"}``.
+
+        Raises ``ProtocolError`` for a bad hello or an offer without Opus audio; the engine
+        session opens before the answer, as it opens before the WebSocket's server hello.
+        """
+        agreement = webrtc_agreement(hello, self.caps, self.session_id, self.engine_name)
+        self.connection.receive(encode(ClientHello(hello)))  # opens the connection's table
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        except (ValueError, TypeError) as exc:
+            raise InvalidPayload(f"not a usable SDP offer: {exc}"[:120]) from None
+        audio = [t for t in self.pc.getTransceivers() if t.kind == "audio"]
+        if len(audio) != 1:
+            raise InvalidPayload("the offer must carry exactly one audio section (the microphone)")
+        opus = [c for c in RTCRtpSender.getCapabilities("audio").codecs if c.mimeType.lower() == "audio/opus"]
+        audio[0].setCodecPreferences(opus)
+        self.pc.addTrack(self.track)
+        self.session = await self.make_session(agreement, self.send)
+        self.metrics.sessions_active.inc()
+        self.send(ServerHello(agreement.to_json()))
+        answer = await self.pc.createAnswer()
+        await self.pc.setLocalDescription(answer)
+        return {"type": "answer", "sdp": self.pc.localDescription.sdp, "hello": agreement.to_json()}
+
+    # ------------------------------------------------------------------ session → peer
+
+    def send(self, frame: Frame) -> None:
+        """The session's send function: never blocks, never grows past its bounds."""
+        if self._close_request is not None:
+            return
+        match frame:
+            case AudioOut():
+                if len(self.track) >= self.config.send_queue_frames:
+                    self.request_close(CloseCode.SLOW_CONSUMER, "reply audio queue overflowed")
+                    return
+                self.track.push(frame)
+            case Animation():
+                data = self.connection.send(frame)
+                if (
+                    self.animation.readyState == "open"
+                    and self.animation.bufferedAmount < self.config.max_buffered_bytes
+                ):
+                    self.animation.send(data)
+                    self._count_out(frame, data)
+                else:
+                    self.animation_dropped += 1  # unreliable by design: the next frame supersedes it
+            case _:
+                if isinstance(frame, Event) and frame.body.get("type") == "interrupt":
+                    cut = frame.body.get("cut_at")
+                    if isinstance(cut, int):
+                        self.track.flush(cut)
+                self._send_event_bytes(self.connection.send(frame))
+                self._count_out(frame, b"")
+
+    def _send_event_bytes(self, data: bytes) -> None:
+        if self.events.readyState != "open":
+            if len(self._pending_events) >= self.config.send_queue_frames:
+                self.request_close(CloseCode.SLOW_CONSUMER, "events queue overflowed before the channel opened")
+                return
+            self._pending_events.append(data)
+            return
+        if self.events.bufferedAmount > self.config.max_buffered_bytes:
+            self.request_close(CloseCode.SLOW_CONSUMER, "client is not reading its events channel")
+            return
+        self.events.send(data)
+        self.metrics.bytes_out.inc(len(data))
+
+    def _flush_events(self) -> None:
+        while self._pending_events and self.events.readyState == "open":
+            data = self._pending_events.popleft()
+            self.events.send(data)
+            self.metrics.bytes_out.inc(len(data))
+
+    def _count_out(self, frame: Frame, data: bytes) -> None:
+        self.metrics.frames_out.labels(type=type(frame).__name__.lower()).inc()
+        if data:
+            self.metrics.bytes_out.inc(len(data))
+
+    def _on_released(self, pts: int) -> None:
+        """Tell the page how RTP timestamps map to the timeline, once the first packet is out.
+
+        aiortc picks a random RTP timestamp origin and does not expose it; the sender keeps the
+        last sent timestamp for its RTCP sender reports, and the packet released before this
+        one has gone out by the time the sender asks for the next.
+        """
+        self.metrics.frames_out.labels(type="audioout").inc()
+        if self._rtp_origin_sent or len(self.track.released) < 2:
+            return
+        sender = next((s for s in self.pc.getSenders() if s.track is self.track), None)
+        last_rtp = getattr(sender, "_RTCRtpSender__rtp_timestamp", None)
+        if not isinstance(last_rtp, int):
+            return
+        previous_pts = self.track.released[-2][0]
+        self._rtp_origin_sent = True
+        origin = (last_rtp - previous_pts) % 2**32
+        self.send(Event({"type": "rtp_clock", "origin": origin, "rate": RATE}))
+
+    # ------------------------------------------------------------------ peer → session
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind == "audio":
+            self._spawn(self._read_audio(track), "audio-in")
+
+    async def _read_audio(self, track: MediaStreamTrack) -> None:
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            self._activity.set()
+            if self.session is None or self._close_request is not None:
+                continue
+            data = mono_s16le(frame)
+            self.metrics.bytes_in.inc(len(data))
+            self.metrics.frames_in.labels(type="audioin").inc()
+            try:
+                await self.session.handle(AudioIn(data, timestamp=int(frame.pts or 0)))
+            except ProtocolError as exc:
+                self.request_close(exc.close_code, exc.reason)
+                return
+
+    def _on_message(self, message: bytes | str) -> None:
+        self._activity.set()
+        if isinstance(message, str):
+            self.request_close(CloseCode.UNEXPECTED_FRAME, "text messages are not part of the protocol")
+            return
+        if len(message) > MAX_FRAME_BYTES:
+            self.request_close(CloseCode.MESSAGE_TOO_BIG, "data channel message larger than one frame")
+            return
+        self.metrics.bytes_in.inc(len(message))
+        try:
+            frame = self.connection.receive(message)
+            if isinstance(frame, AudioIn):
+                raise UnexpectedFrame("AUDIO_IN goes over RTP on a WebRTC session, not the data channel")
+        except ProtocolError as exc:
+            self.request_close(exc.close_code, exc.reason)
+            return
+        if frame is None or self.session is None:
+            return
+        self.metrics.frames_in.labels(type=type(frame).__name__.lower()).inc()
+        self._spawn(self.session.handle(frame), "event-in")
+
+    def _on_state(self) -> None:
+        state = self.pc.connectionState
+        if state == "connected":
+            self._connected.set()
+        elif state in ("failed", "closed"):
+            self.request_close(CloseCode.GOING_AWAY, f"peer connection {state}")
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def request_close(self, code: int, reason: str) -> None:
+        """End the session (from any task); the first request wins."""
+        if self._close_request is None:
+            self._close_request = (int(code), reason)
+            self._closing.set()
+
+    def _spawn(self, coro: Awaitable[None], name: str) -> None:
+        task = asyncio.ensure_future(coro)
+        task.set_name(f"webrtc-{self.session_id}-{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            failure = task.exception()
+            if isinstance(failure, ProtocolError):
+                self.request_close(failure.close_code, failure.reason)
+            else:
+                log.error("session %s failed", self.session_id, exc_info=failure)
+                self.request_close(CloseCode.INTERNAL_ERROR, "internal error")
+
+    async def run(self) -> None:
+        """Serve until the peer goes, the session fails, or a bound is hit; then end everything."""
+        assert self.session is not None
+        self.session.start()
+        self._spawn(self._watch_connect(), "connect")
+        self._spawn(self._watch_idle(), "idle")
+        self._spawn(self._watch_session(), "watch")
+        try:
+            await self._closing.wait()
+        finally:
+            await self._shutdown()
+
+    async def _watch_connect(self) -> None:
+        try:
+            async with asyncio.timeout(self.config.connect_timeout_s):
+                await self._connected.wait()
+        except TimeoutError:
+            self.request_close(CloseCode.PROTOCOL_ERROR, "the peer connection did not connect in time")
+
+    async def _watch_idle(self) -> None:
+        while True:
+            self._activity.clear()
+            try:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the cancel that
+                # shutdown sends when activity arrives at the same moment, and loop forever.
+                async with asyncio.timeout(self.config.idle_timeout_s):
+                    await self._activity.wait()
+            except TimeoutError:
+                self.request_close(CloseCode.IDLE_TIMEOUT, "nothing received within the idle timeout")
+                return
+
+    async def _watch_session(self) -> None:
+        assert self.session is not None
+        await self.session.failed.wait()
+        self.request_close(CloseCode.INTERNAL_ERROR, f"engine failed: {self.session.fatal_error}"[:120])
+
+    async def _shutdown(self) -> None:
+        code, reason = self._close_request or (int(CloseCode.NORMAL), "")
+        self.close_code = code
+        try:
+            if self.events.readyState == "open":
+                # The WebSocket's close frame, as a last event: the page shows the same reasons.
+                body = {"type": "close", "code": code, "reason": reason}
+                with contextlib.suppress(Exception):
+                    self.events.send(self.connection.send(Event(body)))
+                    await self._events_drained()
+            for task in list(self._tasks):
+                task.cancel()
+            for task in list(self._tasks):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            self.track.stop()
+            if self.session is not None:
+                try:
+                    await self.session.close()
+                except Exception:
+                    log.exception("session %s: error while closing", self.session_id)
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(self.config.close_grace_s * 4):
+                    await self.pc.close()
+        finally:
+            if self.session is not None:
+                self.metrics.sessions_active.dec()
+                self.metrics.sessions_closed.labels(code=close_code_label(code)).inc()
+            self.finished.set()
+
+    async def _events_drained(self) -> None:
+        if self.events.bufferedAmount == 0:
+            return
+        drained = asyncio.Event()
+        self.events.bufferedAmountLowThreshold = 0
+        self.events.on("bufferedamountlow", drained.set)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.config.close_grace_s):
+                await drained.wait()
+
+    async def abort(self) -> None:
+        """Signalling failed after the peer was built: release it without a session to serve."""
+        self.request_close(CloseCode.INTERNAL_ERROR, "signalling failed")
+        await self._shutdown()
+
+
+def offer_from_body(body: Any) -> tuple[str, Any]:
+    """The offer's SDP and the client hello from the signalling request's JSON body."""
+    if not isinstance(body, dict) or body.get("type") != "offer" or not isinstance(body.get("sdp"), str):
+        raise InvalidPayload('body must be {"type": "offer", "sdp": "...", "hello": {...}}')
+    return body["sdp"], body.get("hello")
+
+
+__all__ = [
+    "ANIMATION_CHANNEL",
+    "EVENTS_CHANNEL",
+    "Pacer",
+    "ReplyTrack",
+    "WebRtcConfig",
+    "WebRtcPeer",
+    "offer_from_body",
+    "webrtc_agreement",
+]
