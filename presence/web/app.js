@@ -6,7 +6,7 @@
 // ?processing=0 (no echo cancellation / noise suppression / auto gain), ?codec=pcm (no Opus,
 // either way; otherwise Opus is used in each direction the browser's WebCodecs supports),
 // ?glb=URL (a GLB head to render with three.js; by default the server's /avatar.glb if it has
-// one, else the built-in 2D face).
+// one, else the built-in 2D face), ?transport=webrtc (Opus over RTP and data channels, webrtc.js).
 
 import { AnimationTrack } from "./animation.js";
 import { Avatar } from "./avatar.js";
@@ -182,7 +182,8 @@ function refreshTurn(t) {
 
 function frame() {
   const now = performance.now();
-  const ts = playback.running ? playback.heardTimeline(now) : null;
+  const out = rtc ?? playback; // whichever clock plays the reply
+  const ts = out.running ? out.heardTimeline(now) : null;
   const weights = ts === null ? null : animation.sample(ts);
   const pose = poseFromWeights(state.weightSet.name, state.weightSet.names, weights);
   avatar.render(pose, now, state.weightSet.names, weights);
@@ -205,6 +206,7 @@ function frame() {
 
 let lastPlaybackReport = null;
 function tick() {
+  if (rtc) return hud.showStats(rtc.hudStats(state.micState)); // it reports playback itself
   const now = performance.now();
   const heard = playback.running ? playback.heardTimeline(now) : null;
   if (heard !== null && heard !== lastPlaybackReport) {
@@ -252,11 +254,22 @@ state.avatarKind = "2d";
 const avatarReady = chooseAvatar();
 
 let capture = null;
+let rtc = null; // the WebRTC session with ?transport=webrtc (then `connection` stays unused)
+
+async function startWebRtc() {
+  const { WebRtcSession } = await import("./webrtc.js");
+  const processing = params.get("processing") !== "0";
+  rtc = new WebRtcSession({ hello: connection.hello, handlers: connection.h, processing, onFirstAudio: playback.onFirstAudio });
+  state.transport = "webrtc";
+  await rtc.connect();
+  state.micState = "on (webrtc opus)";
+}
 
 async function start() {
   document.getElementById("start").disabled = true;
   try {
     await avatarReady;
+    if (params.get("transport") === "webrtc") return await startWebRtc();
     const pcmOnly = params.get("codec") === "pcm";
     const opusOut = !pcmOnly && (await opusOutputSupported());
     connection.hello.audio_out = opusOut ? [OPUS_OUT, PCM_OUT] : [PCM_OUT];
@@ -300,4 +313,5 @@ window.presence = {
   state, turns, frames, playback, opusReplies, animation, connection, start, avatarReady,
   get avatar() { return avatar; },
   get capture() { return capture; },
+  get rtc() { return rtc; },
 };
