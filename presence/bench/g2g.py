@@ -6,6 +6,8 @@ plays TIMIT sentences whose speech end is known from the phone alignments. The p
 on one clock: speech end → first reply sample heard (scheduled output time plus output
 latency), → first open-mouth frame rendered, the A/V offset at the reply's onset (mouth minus
 sound), and playback underruns. Engines: scripted with think time 0 and 100 ms, and local.
+Transports: the WebSocket, and WebRTC (``?transport=webrtc``) with the same profile applied to
+the server's UDP sockets (``--webrtc-netem``: delay, per-datagram jitter, loss).
 """
 
 from __future__ import annotations
@@ -72,10 +74,14 @@ def emulator_thread(profile: str, target_port: int) -> Iterator[int]:
         loop.close()
 
 
-def run_page(url: str, wav: Path, turns: int, limit_s: float) -> dict[str, Any]:
+TRANSPORTS = ("websocket", "webrtc")
+
+
+def run_page(url: str, wav: Path, turns: int, limit_s: float, transport: str = "websocket") -> dict[str, Any]:
+    query = "&transport=webrtc" if transport == "webrtc" else ""
     with chromium(wav) as context:
         page = context.new_page()
-        page.goto(url + "?autostart=1&processing=0")  # audio starts from page code, not a gesture
+        page.goto(url + "?autostart=1&processing=0" + query)  # audio starts from page code, not a gesture
         deadline = time.monotonic() + limit_s
         done = "() => [...presence.turns.values()].filter(t => t.firstMouthPerfMs !== undefined).length"
         while time.monotonic() < deadline and page.evaluate(done) < turns:
@@ -88,7 +94,8 @@ def run_page(url: str, wav: Path, turns: int, limit_s: float) -> dict[str, Any]:
               turns: [...presence.turns.values()].map(t => ({
                 heard: t.firstHeardPerfMs, mouth: t.firstMouthPerfMs, scheduled: t.firstScheduledPerfMs,
                 responding: t.respondingPerfMs ?? null, server: t.server || null})),
-              underruns: presence.playback.status.underruns + presence.playback.jitter.stats.underruns,
+              underruns: presence.rtc ? (presence.rtc.net.concealmentEvents ?? 0)
+                : presence.playback.status.underruns + presence.playback.jitter.stats.underruns,
               rtt: presence.state.rttMs ?? null,
             })"""
         )
@@ -116,11 +123,13 @@ def file_start_perf_ms(page: dict[str, Any], audio: np.ndarray) -> float:
     return float(sound_perf_ms - loud[0] / RATE * 1000)
 
 
-def measure(url: str, timit: Path, questions: list[str], gap_s: float, limit_s: float) -> dict[str, Any]:
+def measure(
+    url: str, timit: Path, questions: list[str], gap_s: float, limit_s: float, transport: str = "websocket"
+) -> dict[str, Any]:
     audio, marks = compose(timit, [(q, gap_s) for q in questions], lead_s=LEAD_S)
     with tempfile.TemporaryDirectory(prefix="presence-g2g-") as tmp:
         wav = write_wav(Path(tmp) / "questions.wav", audio)
-        page = run_page(url, wav, len(questions), limit_s)
+        page = run_page(url, wav, len(questions), limit_s, transport)
     file_start = file_start_perf_ms(page, audio)
     heard, mouth, offset = [], [], []
     waterfall: list[dict[str, float]] = []
@@ -179,7 +188,7 @@ def plot_waterfall(results: list[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [f"{r['engine']} / {r['network']}" for r in results if r["waterfall_ms"]]
+    labels = [f"{r['engine']} / {r['transport']} / {r['network']}" for r in results if r["waterfall_ms"]]
     medians = [
         [float(np.median([w[key] for w in r["waterfall_ms"]])) for key, _ in STAGES]
         for r in results
@@ -201,12 +210,26 @@ def plot_waterfall(results: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
+def server_runs(transports: list[str], profiles: list[str]) -> Iterator[tuple[str, list[str], dict[str, str]]]:
+    """One server for every WebSocket profile (the TCP emulator is outside it); one per profile
+    for WebRTC, whose emulated network is inside the server (its UDP sockets)."""
+    for transport in transports:
+        if transport == "websocket":
+            yield transport, profiles, {}
+        elif transport == "webrtc":
+            for profile in profiles:
+                yield transport, [profile], {"PRESENCE_WEBRTC_NETEM": profile}
+        else:
+            raise SystemExit(f"unknown transport {transport!r}; choose from {', '.join(TRANSPORTS)}")
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="presence bench g2g", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="one engine, loopback, two questions")
     parser.add_argument("--data", help="folder of TIMIT-style <speaker>/<utt>.wav + .phn")
     parser.add_argument("--engines", default=",".join(ENGINES), help="comma-separated, from: " + ", ".join(ENGINES))
     parser.add_argument("--profiles", default="loopback,wifi,4g", help="network profiles: " + ", ".join(PROFILES))
+    parser.add_argument("--transports", default=",".join(TRANSPORTS), help="comma-separated, from: websocket, webrtc")
     parser.add_argument("--questions", type=int, default=20, help="turns per row, from as many speakers as there are")
     parser.add_argument("--json")
     parser.add_argument("--md", default="docs/benchmarks/g2g.md")
@@ -215,29 +238,38 @@ def main(argv: list[str]) -> int:
     timit = data_dir(args.data)
     engines = ["scripted-think-0ms"] if args.quick else [e.strip() for e in args.engines.split(",")]
     profiles = ["loopback"] if args.quick else [p.strip() for p in args.profiles.split(",")]
+    transports = [t.strip() for t in args.transports.split(",")]
     questions = timit_utterances(timit)[: 2 if args.quick else args.questions]
     results: list[dict[str, Any]] = []
     for engine in engines:
         local = engine == "local"
-        with presence_server(*ENGINES[engine]) as server_port:
-            for profile in profiles:
-                with emulator_thread(profile, server_port) as port:
-                    found = measure(
-                        f"http://127.0.0.1:{port}/", timit, questions, gap_s=9.0 if local else 4.0, limit_s=120
+        for transport, profile_group, env in server_runs(transports, profiles):
+            with presence_server(*ENGINES[engine], env=env) as server_port:
+                for profile in profile_group:
+                    with emulator_thread(profile, server_port) as port:
+                        found = measure(
+                            f"http://127.0.0.1:{port}/",
+                            timit,
+                            questions,
+                            gap_s=9.0 if local else 4.0,
+                            limit_s=120,
+                            transport=transport,
+                        )
+                    results.append({"engine": engine, "transport": transport, "network": profile, **found})
+                    print(
+                        engine,
+                        transport,
+                        profile,
+                        {k: summary(v) for k, v in found.items() if isinstance(v, list) and k != "waterfall_ms"},
+                        flush=True,
                     )
-                results.append({"engine": engine, "network": profile, **found})
-                print(
-                    engine,
-                    profile,
-                    {k: summary(v) for k, v in found.items() if isinstance(v, list) and k != "waterfall_ms"},
-                    flush=True,
-                )
     rows = []
     for r in results:
         h, m, o = summary(r["heard_ms"], 0), summary(r["mouth_ms"], 0), summary(r["av_offset_ms"], 1)
         rows.append(
             {
                 "engine": r["engine"],
+                "transport": r["transport"],
                 "network": r["network"],
                 "turns": h["n"],
                 "heard p50": h["p50"],
@@ -254,6 +286,7 @@ def main(argv: list[str]) -> int:
     stage_rows = [
         {
             "engine": r["engine"],
+            "transport": r["transport"],
             "network": r["network"],
             **{key: summary([w[key] for w in r["waterfall_ms"]], 0)["p50"] for key, _ in STAGES},
         }
@@ -273,7 +306,11 @@ def main(argv: list[str]) -> int:
             "sample over −40 dBFS (Chromium starts the file before the page's capture runs). Default turn-taking "
             "(Silero VAD, confirmation after 800 ms of silence), so about 0.9 s of every number is the "
             "confirmation rule (see endpointing.md). Networks: loopback; wifi 20 ms RTT ± 5 ms; "
-            "4g 80 ms RTT ± 40 ms with 2 % of chunks stalled for a retransmission.",
+            "4g 80 ms RTT ± 40 ms with 2 % of chunks stalled for a retransmission. WebRTC rows: the page and "
+            "its signalling through the same TCP emulator, and the same profile on the server's UDP sockets "
+            "(half the RTT each way, jitter per datagram so packets reorder, 2 % of datagrams lost on 4g); "
+            "heard = when `getSynchronizationSources()` first reports the reply playing; underruns = NetEQ "
+            "concealment events (`getStats()`) for WebRTC, playout underruns for the WebSocket.",
             table(rows, columns),
             "## Where the time goes (median ms of each consecutive stage)",
             "; ".join(f"**{key}**: {description}" for key, description in STAGES) + ".",

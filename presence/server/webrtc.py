@@ -32,6 +32,7 @@ from typing import Any, Final
 import av
 import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcdatachannel import RTCDataChannel
 
@@ -177,6 +178,21 @@ class ReplyTrack(MediaStreamTrack):
             return packet
 
 
+class ImmediateFrames:
+    """Each microphone packet to the decoder as it arrives, in place of aiortc's audio jitter buffer.
+
+    aiortc's holds four packets back (80 ms) and, when DTX pauses the stream, the last words of
+    an utterance until the next packet comes (up to 400 ms): that is end-of-turn latency. The
+    session needs no jitter buffer for the microphone: it orders audio by timestamp, fills gaps
+    with silence and drops what comes too late (presence/session/inbound.py).
+    """
+
+    capacity = 16
+
+    def add(self, packet: Any) -> tuple[bool, JitterFrame]:
+        return False, JitterFrame(data=packet._data, timestamp=packet.timestamp)
+
+
 def mono_s16le(frame: Any) -> bytes:
     """aiortc's decoded frame (packed s16, usually stereo) → mono s16le bytes (left channel)."""
     samples = frame.to_ndarray()
@@ -202,7 +218,9 @@ class WebRtcPeer:
         make_session: SessionFactory,
         metrics: Metrics,
         config: WebRtcConfig,
+        impair: Callable[[RTCPeerConnection], None] | None = None,
     ) -> None:
+        self.impair = impair  # benchmarks: an emulated network on this peer's UDP sockets
         self.caps = caps
         self.engine_name = engine_name
         self.make_session = make_session
@@ -253,6 +271,8 @@ class WebRtcPeer:
         audio = [t for t in self.pc.getTransceivers() if t.kind == "audio"]
         if len(audio) != 1:
             raise InvalidPayload("the offer must carry exactly one audio section (the microphone)")
+        # Private in aiortc 1.16 (no option for it): checked by tests/server/test_webrtc.py.
+        audio[0].receiver._RTCRtpReceiver__jitter_buffer = ImmediateFrames()  # type: ignore[attr-defined]
         opus = [c for c in RTCRtpSender.getCapabilities("audio").codecs if c.mimeType.lower() == "audio/opus"]
         audio[0].setCodecPreferences(opus)
         self.pc.addTrack(self.track)
@@ -261,6 +281,8 @@ class WebRtcPeer:
         self.send(ServerHello(agreement.to_json()))
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)
+        if self.impair is not None:
+            self.impair(self.pc)
         return {"type": "answer", "sdp": self.pc.localDescription.sdp, "hello": agreement.to_json()}
 
     # ------------------------------------------------------------------ session → peer

@@ -8,9 +8,11 @@ status with the close code and reason the WebSocket would have closed with, as J
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -92,6 +94,7 @@ async def serve_offer(hub: Hub, request: Request) -> Response:
         hub.make_session,
         hub.metrics,
         WebRtcConfig(send_queue_frames=settings.send_queue_frames, idle_timeout_s=settings.idle_timeout_s),
+        impair=_emulated_network(settings.webrtc_netem),
     )
     try:
         answer = await peer.open(sdp, hello)
@@ -116,6 +119,15 @@ async def serve_offer(hub: Hub, request: Request) -> Response:
 
     task.add_done_callback(ended)
     return JSONResponse(answer, status_code=201, headers={"Cache-Control": "no-store"})
+
+
+def _emulated_network(profile: str) -> Callable[[Any], None] | None:
+    if not profile:
+        return None
+    from presence.bench._netem import impair_peer
+
+    log.warning("WebRTC sessions run through the emulated %s network (--webrtc-netem: benchmarks only)", profile)
+    return functools.partial(impair_peer, profile=profile)
 
 
 _running: set[asyncio.Task[None]] = set()  # strong references: the loop keeps only weak ones

@@ -258,9 +258,12 @@ let rtc = null; // the WebRTC session with ?transport=webrtc (then `connection` 
 
 async function startWebRtc() {
   const { WebRtcSession } = await import("./webrtc.js");
-  const processing = params.get("processing") !== "0";
-  rtc = new WebRtcSession({ hello: connection.hello, handlers: connection.h, processing, onFirstAudio: playback.onFirstAudio });
+  // Capture sends nothing here (RTP carries the microphone): it is the page's VAD and clock.
+  capture = new Capture({ processing: params.get("processing") !== "0", send: () => {} });
+  await capture.start("pcm_s16le");
+  state.capture = capture;
   state.transport = "webrtc";
+  rtc = new WebRtcSession({ hello: connection.hello, handlers: connection.h, stream: capture.stream, onFirstAudio: playback.onFirstAudio });
   await rtc.connect();
   state.micState = "on (webrtc opus)";
 }

@@ -33,8 +33,9 @@ export function heardSample(source, origin, nowMs, timeOrigin = performance.time
 }
 
 export class WebRtcSession {
-  constructor({ hello, handlers, processing = true, onFirstAudio = () => {} }) {
+  constructor({ hello, handlers, stream = null, processing = true, onFirstAudio = () => {} }) {
     this.hello = hello;
+    this.mic = stream; // the page's capture stream, else one of its own
     this.h = handlers;
     this.processing = processing;
     this.onFirstAudio = onFirstAudio;
@@ -54,7 +55,7 @@ export class WebRtcSession {
     this.h.onStatus({ state: "connecting", message: "connecting (WebRTC)…" });
     const token = await sessionToken(this.token);
     const p = this.processing;
-    this.mic = await navigator.mediaDevices.getUserMedia({
+    this.mic ??= await navigator.mediaDevices.getUserMedia({
       audio: { channelCount: 1, echoCancellation: p, noiseSuppression: p, autoGainControl: p },
     });
     const pc = new RTCPeerConnection();
@@ -202,6 +203,7 @@ export class WebRtcSession {
         this.net.jitterMs = (s.jitter ?? 0) * 1000;
         const lost = s.packetsLost ?? 0;
         this.net.lossPct = (100 * lost) / Math.max(1, lost + (s.packetsReceived ?? 0));
+        this.net.concealmentEvents = s.concealmentEvents ?? 0;
         this.net.concealedPct = (100 * (s.concealedSamples ?? 0)) / Math.max(1, s.totalSamplesReceived ?? 0);
         this.net.bufferMs = s.jitterBufferEmittedCount ? (1000 * s.jitterBufferDelay) / s.jitterBufferEmittedCount : null;
       }

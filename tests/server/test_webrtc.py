@@ -18,7 +18,7 @@ from presence.protocol.errors import CloseCode
 from presence.protocol.frames import AudioOut, Flags
 from presence.protocol.hello import OPUS
 from presence.server.auth import mint_token
-from presence.server.webrtc import Pacer, ReplyTrack
+from presence.server.webrtc import ImmediateFrames, Pacer, ReplyTrack
 from tests.conftest import ServerFactory, silence, speech_like
 
 RATE = 48_000
@@ -52,6 +52,8 @@ async def test_a_conversation_over_webrtc_hears_the_reply_over_rtp_with_its_anim
         clock = client.heard.events_of("rtp_clock")
         assert clock and clock[0]["rate"] == RATE, "the page is told how RTP timestamps map to the timeline"
         peer = next(iter(srv.hub.peers))
+        receiver = peer.pc.getTransceivers()[0].receiver
+        assert isinstance(receiver._RTCRtpReceiver__jitter_buffer, ImmediateFrames), "aiortc's 80 ms buffer is out"
         await client.wait_for(lambda: len(peer.track) == 0, 5)  # the pacer has let the last packet go
         released = [pts for pts, _ in peer.track.released]
         assert released == sorted(released) and len(released) >= 800 // 20 - 2, "the whole reply, in order"
