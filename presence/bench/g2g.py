@@ -94,8 +94,9 @@ def run_page(url: str, wav: Path, turns: int, limit_s: float, transport: str = "
               turns: [...presence.turns.values()].map(t => ({
                 heard: t.firstHeardPerfMs, mouth: t.firstMouthPerfMs, scheduled: t.firstScheduledPerfMs,
                 responding: t.respondingPerfMs ?? null, server: t.server || null})),
-              underruns: presence.rtc ? (presence.rtc.net.concealmentEvents ?? 0)
+              underruns: presence.rtc ? null
                 : presence.playback.status.underruns + presence.playback.jitter.stats.underruns,
+              concealedMs: presence.rtc ? Math.round(presence.rtc.net.concealedMs ?? 0) : null,
               rtt: presence.state.rttMs ?? null,
             })"""
         )
@@ -151,6 +152,7 @@ def measure(
         "mouth_ms": mouth,
         "av_offset_ms": offset,
         "underruns": page["underruns"],
+        "concealed_ms": page["concealedMs"],
         "file_ahead_of_capture_ms": round(page["firstBlock"] - file_start, 1),
         "waterfall_ms": waterfall,
     }
@@ -279,7 +281,8 @@ def main(argv: list[str]) -> int:
                 "mouth p99": m["p99"],
                 "A/V p50": o["p50"],
                 "A/V p99": o["p99"],
-                "underruns": r["underruns"],
+                "underruns": r["underruns"] if r["underruns"] is not None else "–",
+                "concealed ms": r["concealed_ms"] if r["concealed_ms"] is not None else "–",
             }
         )
     columns = [(k, k) for k in rows[0]] if rows else []
@@ -299,7 +302,7 @@ def main(argv: list[str]) -> int:
     markdown = "\n\n".join(
         [
             "# Glass to glass in headless Chromium",
-            f"Command: `presence bench g2g{' --quick' if args.quick else ''}`. Per turn, ms from the true end of "
+            f"Command: `{' '.join(['presence bench g2g', *argv])}`. Per turn, ms from the true end of "
             "speech in the fake microphone's WAV (TIMIT phone alignment) to the first reply sample heard "
             "(scheduled output time + output latency) and to the first open-mouth frame rendered; A/V = mouth − "
             "sound at the reply's onset (positive: mouth late). The WAV is placed on the page clock by its first "
@@ -309,8 +312,9 @@ def main(argv: list[str]) -> int:
             "4g 80 ms RTT ± 40 ms with 2 % of chunks stalled for a retransmission. WebRTC rows: the page and "
             "its signalling through the same TCP emulator, and the same profile on the server's UDP sockets "
             "(half the RTT each way, jitter per datagram so packets reorder, 2 % of datagrams lost on 4g); "
-            "heard = when `getSynchronizationSources()` first reports the reply playing; underruns = NetEQ "
-            "concealment events (`getStats()`) for WebRTC, playout underruns for the WebSocket.",
+            "heard = when `getSynchronizationSources()` first reports the reply playing; underruns: the page's "
+            "playout underruns (WebSocket); concealed ms: NetEQ's audible concealment over the session "
+            "(`concealedSamples − silentConcealedSamples` from `getStats()`, WebRTC).",
             table(rows, columns),
             "## Where the time goes (median ms of each consecutive stage)",
             "; ".join(f"**{key}**: {description}" for key, description in STAGES) + ".",

@@ -84,11 +84,13 @@ class Pacer:
     """When to release a packet stamped ``pts`` (48 kHz): on the timeline's own schedule.
 
     Pure: time is an argument. The first packet anchors timeline to wall clock; later ones are
-    due at the anchor plus their distance on the timeline. A packet already late by more than
-    ``slack_s`` (the engine stalled) re-anchors there instead of bursting to catch up.
+    due at the anchor plus their distance on the timeline. A packet late by up to ``slack_s``
+    (the event loop was busy) goes at once, so the stream catches up and the browser's jitter
+    buffer absorbs the burst; one later than that (the engine stalled) re-anchors there
+    instead, since a longer burst would only be played late or dropped.
     """
 
-    def __init__(self, rate: int = RATE, slack_s: float = 0.02) -> None:
+    def __init__(self, rate: int = RATE, slack_s: float = 0.1) -> None:
         self.rate = rate
         self.slack_s = slack_s
         self.anchor: tuple[int, float] | None = None
@@ -135,6 +137,11 @@ class ReplyTrack(MediaStreamTrack):
         pts = frame.timestamp - PRE_SKIP_SAMPLES if frame.flags & Flags.SEGMENT_START else frame.timestamp
         self._queue.append((max(pts, 0), frame.data))
         self._changed.set()
+
+    @property
+    def sent_until(self) -> int:
+        """Timeline sample just past the last packet released to RTP (0 before the first)."""
+        return self.released[-1][0] + 960 if self.released else 0
 
     def flush(self, from_pts: int) -> int:
         """Drop queued packets whose audio starts at or after ``from_pts`` (a barge-in's cut)."""
@@ -312,6 +319,9 @@ class WebRtcPeer:
                     cut = frame.body.get("cut_at")
                     if isinstance(cut, int):
                         self.track.flush(cut)
+                    # What the page's jitter buffer may still hold ends here: it stays muted
+                    # until audio from at least this sample plays (the next reply).
+                    frame = Event({**frame.body, "sent_until": self.track.sent_until})
                 self._send_event_bytes(self.connection.send(frame))
                 self._count_out(frame, b"")
 

@@ -32,6 +32,20 @@ export function heardSample(source, origin, nowMs, timeOrigin = performance.time
   return ((source.rtpTimestamp - origin) >>> 0) + (Math.max(0, age) * RATE) / 1000;
 }
 
+/**
+ * Muted since an interrupt, NetEQ plays out what it held of the cut reply unheard; the server
+ * flushed the rest and said where what it had sent ends (`sent_until`). Unmute when a packet
+ * from there on plays: the next reply. `played` is the timeline sample of the packet playing.
+ */
+export function unmuteAfterCut(cut, played) {
+  return played !== null && played >= cut.sentUntil;
+}
+
+/** Timeline sample at the start of the packet playing (no extrapolation), or null. */
+export function playedSample(source, origin) {
+  return source && origin !== null ? (source.rtpTimestamp - origin) >>> 0 : null;
+}
+
 export class WebRtcSession {
   constructor({ hello, handlers, stream = null, processing = true, onFirstAudio = () => {} }) {
     this.hello = hello;
@@ -46,7 +60,7 @@ export class WebRtcSession {
     this.seq = new Sequencer();
     this.loudness = []; // {perfMs, rms}: what the remote track carries, 10 ms by 10 ms
     this.net = {}; // RTT, jitter, loss from getStats()
-    this.mutedTurn = null;
+    this.cut = null; // {at, sentUntil} from an interrupt until the next reply plays
     this.wasHeard = false;
     this.running = false;
   }
@@ -157,14 +171,7 @@ export class WebRtcSession {
       case "interrupt":
         // The server dropped what it had queued; what is already in NetEQ must not be heard.
         if (this.audio) this.audio.muted = true;
-        this.mutedTurn = body.turn_id;
-        this.mutedAtMs = now;
-        break;
-      case "turn":
-        if (body.state === "responding" && this.mutedTurn !== null && body.turn_id !== this.mutedTurn) {
-          this.mutedTurn = null;
-          if (this.audio) this.audio.muted = false;
-        }
+        this.cut = { at: body.cut_at, sentUntil: body.sent_until ?? body.cut_at };
         break;
       case "close":
         this.#ended(body.code, body.reason);
@@ -175,8 +182,14 @@ export class WebRtcSession {
 
   /** Output-timeline sample being heard now, or null when nothing plays (or it is muted). */
   heardTimeline(nowMs) {
-    if (this.mutedTurn !== null || !this.receiver) return null;
-    const ts = heardSample(this.receiver.getSynchronizationSources()[0], this.origin, nowMs);
+    if (!this.receiver) return null;
+    const source = this.receiver.getSynchronizationSources()[0];
+    const raw = heardSample(source, this.origin, nowMs);
+    if (this.cut !== null && raw !== null && unmuteAfterCut(this.cut, playedSample(source, this.origin))) {
+      this.cut = null;
+      this.audio.muted = false;
+    }
+    const ts = this.cut === null ? raw : null;
     if (ts !== null && !this.wasHeard) this.onFirstAudio({ scheduledAtMs: nowMs, heardAtMs: nowMs });
     this.wasHeard = ts !== null;
     return ts;
@@ -204,7 +217,11 @@ export class WebRtcSession {
         const lost = s.packetsLost ?? 0;
         this.net.lossPct = (100 * lost) / Math.max(1, lost + (s.packetsReceived ?? 0));
         this.net.concealmentEvents = s.concealmentEvents ?? 0;
-        this.net.concealedPct = (100 * (s.concealedSamples ?? 0)) / Math.max(1, s.totalSamplesReceived ?? 0);
+        // Silent concealment is NetEQ filling the pauses between replies: only the audible
+        // part stands for lost or late packets.
+        const audible = (s.concealedSamples ?? 0) - (s.silentConcealedSamples ?? 0);
+        this.net.concealedMs = (1000 * audible) / RATE;
+        this.net.concealedPct = (100 * audible) / Math.max(1, s.totalSamplesReceived ?? 0);
         this.net.bufferMs = s.jitterBufferEmittedCount ? (1000 * s.jitterBufferDelay) / s.jitterBufferEmittedCount : null;
       }
     }

@@ -59,7 +59,8 @@ async def test_a_conversation_over_webrtc_hears_the_reply_over_rtp_with_its_anim
         assert released == sorted(released) and len(released) >= 800 // 20 - 2, "the whole reply, in order"
         # Released in real time, as the timeline says: paced, not burst (the engine bursts).
         (first_pts, first_at), (last_pts, last_at) = peer.track.released[0], peer.track.released[-1]
-        assert last_at - first_at == pytest.approx((last_pts - first_pts) / RATE, abs=0.1)
+        # (A loaded machine stretches it: the upper bound is loose; a burst would take ~0.)
+        assert (last_pts - first_pts) / RATE - 0.05 < last_at - first_at < (last_pts - first_pts) / RATE + 0.8
         assert len(client.heard.loud_since(said_at)) >= 20, "most of the reply's 40 packets were heard loud"
         await client.close()
         await asyncio.wait_for(peer.finished.wait(), 10)
@@ -78,11 +79,19 @@ async def test_barge_in_over_webrtc_flushes_queued_reply_audio(server_factory: S
         interrupt = await client.wait_for_event(lambda b: b.get("type") == "interrupt", 10)
         interrupted_at = time.monotonic()
         assert peer.track.flushed > 0, "reply audio queued past the cut was dropped server-side"
-        assert all(pts < interrupt["cut_at"] for pts, _ in peer.track.released[-3:])
-        # What still arrives is what was on the wire: the jitter buffer's worth, not seconds.
+        assert interrupt["sent_until"] == peer.track.sent_until, "the page learns where the sent audio ends"
+        # Nothing from the cut on ever went out (a packet's width of slack for the pacer's anchor).
+        assert all(pts < interrupt["cut_at"] + 960 for pts, _ in peer.track.released)
+        # What still arrives of the cut reply is what was on the wire: a jitter buffer's worth.
         await client.wait_for_event(lambda b: b.get("type") == "metrics", 10)
-        late = [when for when in client.heard.loud_since(interrupted_at) if when - interrupted_at > 0.3]
-        assert not late, f"reply audio heard {late[-1] - interrupted_at:.2f} s after the interrupt"
+        origin = peer.track.released[0][0]  # the client's pts count from the first packet it got
+        next_reply = min((pts for pts, _ in peer.track.released if pts >= interrupt["cut_at"] + 960), default=2**62)
+        late = [
+            when
+            for when, pts, rms in client.heard.audio
+            if when > interrupted_at + 0.5 and rms > 0.01 and pts + origin < next_reply
+        ]
+        assert not late, f"the cut reply was still heard {late[-1] - interrupted_at:.2f} s after the interrupt"
         await client.close()
         await asyncio.wait_for(peer.finished.wait(), 10)
 
@@ -138,11 +147,13 @@ async def test_signalling_refuses_with_the_websockets_close_codes(server_factory
 
 
 def test_the_pacer_releases_on_the_timeline_and_re_anchors_when_late() -> None:
-    pacer = Pacer(RATE, slack_s=0.02)
+    pacer = Pacer(RATE, slack_s=0.1)
     assert pacer.due(48_000, 10.0) == 10.0
     assert pacer.due(48_960, 10.0) == pytest.approx(10.02)
     assert pacer.due(96_000, 10.5) == pytest.approx(11.0)  # a reply placed later waits for its place
+    assert pacer.due(96_960, 11.07) == pytest.approx(11.02)  # a busy loop: catch up, keep the anchor
     assert pacer.due(100_000, 13.0) == 13.0  # late (the engine stalled): play now, not in a burst
+    assert pacer.due(100_960, 13.0) == pytest.approx(13.02)
 
 
 def test_the_reply_track_flushes_from_the_cut_and_keeps_what_comes_before() -> None:
