@@ -7,7 +7,7 @@ on one clock: speech end → first reply sample heard (scheduled output time plu
 latency), → first open-mouth frame rendered, the A/V offset at the reply's onset (mouth minus
 sound), and playback underruns. Engines: scripted with think time 0 and 100 ms, and local.
 Transports: the WebSocket, and WebRTC (``?transport=webrtc``) with the same profile applied to
-the server's UDP sockets (``--webrtc-netem``: delay, per-datagram jitter, loss).
+the server's UDP sockets (``--webrtc-netem``: delay, per-datagram jitter, loss; in order).
 """
 
 from __future__ import annotations
@@ -311,7 +311,7 @@ def main(argv: list[str]) -> int:
             "confirmation rule (see endpointing.md). Networks: loopback; wifi 20 ms RTT ± 5 ms; "
             "4g 80 ms RTT ± 40 ms with 2 % of chunks stalled for a retransmission. WebRTC rows: the page and "
             "its signalling through the same TCP emulator, and the same profile on the server's UDP sockets "
-            "(half the RTT each way, jitter per datagram so packets reorder, 2 % of datagrams lost on 4g); "
+            "(half the RTT each way, jitter per datagram kept in order, 2 % of datagrams lost on 4g); "
             "heard = when `getSynchronizationSources()` first reports the reply playing; underruns: the page's "
             "playout underruns (WebSocket); concealed ms: NetEQ's audible concealment over the session "
             "(`concealedSamples − silentConcealedSamples` from `getStats()`, WebRTC).",

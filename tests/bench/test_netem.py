@@ -97,3 +97,12 @@ async def test_an_impaired_udp_socket_delays_both_directions_by_half_the_rtt() -
     finally:
         echo_transport.close()
         sink_transport.close()
+
+
+def test_an_in_order_datagram_path_still_loses_but_never_reorders() -> None:
+    from presence.bench._netem import DatagramDelayLine
+
+    line = DatagramDelayLine(PROFILES["4g"], random.Random(3), reorder=False)
+    kept = [d for d in (line.delivery_ms(t * 20.0) for t in range(2000)) if d is not None]
+    assert line.lost > 0 and line.reordered == 0
+    assert all(b >= a for a, b in itertools.pairwise(kept))
