@@ -60,6 +60,8 @@ log = logging.getLogger(__name__)
 
 RATE: Final = OPUS_SAMPLE_RATE  # RTP Opus always runs at 48 kHz
 TIME_BASE: Final = fractions.Fraction(1, RATE)
+FRAME_SAMPLES: Final = 960  # 20 ms Opus packets
+OPUS_SILENCE: Final = b"\xf8\xff\xfe"  # one 20 ms CELT frame of digital silence (TOC 0xF8, RFC 6716)
 MAX_OFFER_BYTES: Final = 64 * 1024
 EVENTS_CHANNEL: Final = ("events", 0)  # (label, negotiated id): the page opens the same two
 ANIMATION_CHANNEL: Final = ("animation", 1)
@@ -119,29 +121,43 @@ class ReplyTrack(MediaStreamTrack):
         super().__init__()
         self.clock = clock
         self.pacer = Pacer()
-        self._queue: deque[tuple[int, bytes]] = deque()
+        self._queue: deque[tuple[int, bytes, bool]] = deque()  # (pts, payload, last of its reply)
+        self._replying = False  # a reply has started and its last packet has not gone out
         self._changed = asyncio.Event()
-        self.released: list[tuple[int, float]] = []  # (pts, when): what went to RTP, for tests/bench
+        self.released: list[tuple[int, float]] = []  # (pts, when): reply audio sent to RTP, for tests/bench
+        self.silence_sent = 0
         self.flushed = 0
-        self._segment_base: int | None = None
-        self.on_released: Callable[[int], None] | None = None
+        self.last_sent_pts: int | None = None  # the packet the RTP sender has (or is) sending
+        self._shift = 0  # added to this reply's stamps so RTP timestamps never run backwards
+        self.on_sent: Callable[[int, int | None], None] | None = None  # (pts, the previous packet's pts)
 
     def __len__(self) -> int:
         return len(self._queue)
 
     def push(self, frame: AudioOut) -> None:
         if not frame.data:  # an empty reply's end-of-segment marker carries no sound
+            if self._queue:  # it still ends the reply whose packets are queued
+                pts, payload, _ = self._queue[-1]
+                self._queue[-1] = (pts, payload, True)
+            else:
+                self._replying = False
             return
         # Packet 0 of a reply is stamped at the reply's start; its audio (after the pre-skip)
         # starts PRE_SKIP earlier on the packet grid, as every later packet's stamp says.
         pts = frame.timestamp - PRE_SKIP_SAMPLES if frame.flags & Flags.SEGMENT_START else frame.timestamp
-        self._queue.append((max(pts, 0), frame.data))
+        if frame.flags & Flags.SEGMENT_START:
+            self._replying = True
+            # Silence filled the pause up to about now: a reply placed a hair earlier moves on
+            # by that much (a few ms at most) rather than send timestamps backwards.
+            last = self._queue[-1][0] if self._queue else self.last_sent_pts
+            self._shift = 0 if last is None else max(0, last + FRAME_SAMPLES - pts)
+        self._queue.append((max(pts + self._shift, 0), frame.data, bool(frame.flags & Flags.SEGMENT_END)))
         self._changed.set()
 
     @property
     def sent_until(self) -> int:
-        """Timeline sample just past the last packet released to RTP (0 before the first)."""
-        return self.released[-1][0] + 960 if self.released else 0
+        """Timeline sample just past the last reply packet released to RTP (0 before the first)."""
+        return self.released[-1][0] + FRAME_SAMPLES if self.released else 0
 
     def flush(self, from_pts: int) -> int:
         """Drop queued packets whose audio starts at or after ``from_pts`` (a barge-in's cut)."""
@@ -150,6 +166,8 @@ class ReplyTrack(MediaStreamTrack):
             self._queue.pop()
             dropped += 1
         self.flushed += dropped
+        if not self._queue:
+            self._replying = False
         self._changed.set()
         return dropped
 
@@ -158,27 +176,44 @@ class ReplyTrack(MediaStreamTrack):
         self._changed.set()
 
     async def recv(self) -> Any:
+        """The next packet when it is due: reply audio, or between replies a silence packet.
+
+        The stream never pauses once it has started, as a microphone's does not: Chromium's
+        NetEQ, given seconds without packets and then a timestamp jump, played each later reply
+        later (seconds, growing turn by turn); with silence in the pauses it plays on time.
+        """
         while True:
             if self.readyState != "live":
                 raise MediaStreamError
-            if not self._queue:
+            if not self._queue and (self.last_sent_pts is None or self._replying):
+                # Nothing yet, or the engine is behind within a reply: wait (silence here would
+                # take the timestamps the reply's next packets need).
                 self._changed.clear()
                 await self._changed.wait()
                 continue
-            head = self._queue[0]
+            if self._queue:
+                pts, payload, last = self._queue[0]
+            else:
+                assert self.last_sent_pts is not None
+                pts, payload = self.last_sent_pts + FRAME_SAMPLES, OPUS_SILENCE
             now = self.clock()
-            wait = self.pacer.due(head[0], now) - now
+            wait = self.pacer.due(pts, now) - now
             if wait > 0:
                 self._changed.clear()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(wait):  # not wait_for: 3.11's can swallow a cancel
                         await self._changed.wait()
-                continue  # re-check: the queue may have been flushed meanwhile
-            self._queue.popleft()
-            pts, payload = head
-            self.released.append((pts, now))
-            if self.on_released is not None:
-                self.on_released(pts)
+                continue  # re-check: a reply may have come, or the queue been flushed
+            if self._queue:
+                self._queue.popleft()
+                self.released.append((pts, now))
+                if last:
+                    self._replying = False
+            else:
+                self.silence_sent += 1
+            previous, self.last_sent_pts = self.last_sent_pts, pts
+            if self.on_sent is not None:
+                self.on_sent(pts, previous)
             packet = av.Packet(payload)
             packet.pts = pts
             packet.time_base = TIME_BASE
@@ -259,7 +294,7 @@ class WebRtcPeer:
         self.events.on("close", lambda: self.request_close(CloseCode.GOING_AWAY, "events channel closed"))
         self.pc.on("connectionstatechange", self._on_state)
         self.pc.on("track", self._on_track)
-        self.track.on_released = self._on_released
+        self.track.on_sent = self._on_sent
 
     # ------------------------------------------------------------------ signalling
 
@@ -316,9 +351,9 @@ class WebRtcPeer:
                     self.animation_dropped += 1  # unreliable by design: the next frame supersedes it
             case _:
                 if isinstance(frame, Event) and frame.body.get("type") == "interrupt":
-                    cut = frame.body.get("cut_at")
-                    if isinstance(cut, int):
-                        self.track.flush(cut)
+                    # All of it, not only what follows `cut_at`: the page mutes now, and what
+                    # was due before the cut is already late.
+                    self.track.flush(0)
                     # What the page's jitter buffer may still hold ends here: it stays muted
                     # until audio from at least this sample plays (the next reply).
                     frame = Event({**frame.body, "sent_until": self.track.sent_until})
@@ -349,23 +384,22 @@ class WebRtcPeer:
         if data:
             self.metrics.bytes_out.inc(len(data))
 
-    def _on_released(self, pts: int) -> None:
-        """Tell the page how RTP timestamps map to the timeline, once the first packet is out.
+    def _on_sent(self, pts: int, previous: int | None) -> None:
+        """Tell the page how RTP timestamps map to the timeline, once a packet has gone out.
 
         aiortc picks a random RTP timestamp origin and does not expose it; the sender keeps the
-        last sent timestamp for its RTCP sender reports, and the packet released before this
-        one has gone out by the time the sender asks for the next.
+        last sent timestamp for its RTCP sender reports, and the packet handed out before this
+        one (``previous``) has gone out by the time the sender asks for the next.
         """
         self.metrics.frames_out.labels(type="audioout").inc()
-        if self._rtp_origin_sent or len(self.track.released) < 2:
+        if self._rtp_origin_sent or previous is None:
             return
         sender = next((s for s in self.pc.getSenders() if s.track is self.track), None)
         last_rtp = getattr(sender, "_RTCRtpSender__rtp_timestamp", None)
         if not isinstance(last_rtp, int):
             return
-        previous_pts = self.track.released[-2][0]
         self._rtp_origin_sent = True
-        origin = (last_rtp - previous_pts) % 2**32
+        origin = (last_rtp - previous) % 2**32
         self.send(Event({"type": "rtp_clock", "origin": origin, "rate": RATE}))
 
     # ------------------------------------------------------------------ peer → session
