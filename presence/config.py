@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     output_sample_rate: int = 24_000
     animation_fps: int = 60
     max_lead_ms: int = Field(1000, description="how far ahead of real time reply audio may be sent")
+    webrtc_netem: Literal["", "loopback", "wifi", "4g"] = Field(
+        "", description="benchmarks only: WebRTC sessions' UDP through this emulated network (bench g2g)"
+    )
     reply_timeout_s: float = Field(30.0, description="a confirmed turn whose reply has not ended by then fails")
     log_level: str = "info"
     workers: int = Field(1, ge=1, le=64, description="worker processes on the one port (deploy/README.md)")

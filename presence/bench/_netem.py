@@ -18,7 +18,7 @@ import contextlib
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,3 +144,103 @@ async def emulated(profile: str | Profile, target_port: int, seed: int = 0) -> A
     chosen = PROFILES[profile] if isinstance(profile, str) else profile
     async with NetworkEmulator(chosen, "127.0.0.1", target_port, seed) as port:
         yield port
+
+
+# ---------------------------------------------------------------- UDP (WebRTC)
+
+
+class DatagramDelayLine:
+    """Delivery times for one direction of datagrams: arrival in, delivery out (ms), or None.
+
+    Unlike TCP nothing waits for anything: a lost datagram is simply gone (RTP conceals it, or
+    SCTP retransmits it on the reliable channel), and each datagram draws its own jitter, so a
+    later one may overtake an earlier one (reordering) when the jitter exceeds their spacing.
+    """
+
+    def __init__(self, profile: Profile, rng: random.Random, reorder: bool = True) -> None:
+        self.profile = profile
+        self.rng = rng
+        self.reorder = reorder
+        self._last_delivery_ms = float("-inf")
+        self.lost = 0
+        self.reordered = 0
+
+    def delivery_ms(self, arrival_ms: float) -> float | None:
+        p = self.profile
+        one_way = p.rtt_ms / 2 + (self.rng.uniform(-p.jitter_ms, p.jitter_ms) if p.jitter_ms else 0.0)
+        if p.loss and self.rng.random() < p.loss:
+            self.lost += 1
+            return None
+        delivery = arrival_ms + max(0.0, one_way)
+        if delivery < self._last_delivery_ms:
+            if not self.reorder:  # a path that keeps order: the datagram waits for the one before
+                return self._last_delivery_ms
+            self.reordered += 1
+        self._last_delivery_ms = max(self._last_delivery_ms, delivery)
+        return delivery
+
+
+class _DelayedTransport:
+    """A datagram transport whose ``sendto`` goes through a delay line; the rest is the real one."""
+
+    def __init__(self, inner: asyncio.DatagramTransport, line: DatagramDelayLine) -> None:
+        self._inner = inner
+        self._line = line
+        self._loop = asyncio.get_running_loop()
+
+    def sendto(self, data: bytes, addr: Any = None) -> None:
+        when = self._line.delivery_ms(self._loop.time() * 1000)
+        if when is not None:
+            self._loop.call_at(when / 1000, self._send_now, data, addr)
+
+    def _send_now(self, data: bytes, addr: Any) -> None:
+        if not self._inner.is_closing():
+            self._inner.sendto(data, addr)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def impair_datagrams(
+    protocol: asyncio.DatagramProtocol, profile: Profile, rng: random.Random, reorder: bool = True
+) -> None:
+    """Put one UDP socket's both directions through delay lines (half the RTT each way).
+
+    For WebRTC there is no proxy to put in the path (ICE picks the addresses), so the bench
+    impairs the server's own ICE sockets: what it sends leaves late or never, what it receives
+    arrives late or never; the browser sees the same link from the other end.
+    """
+    loop = asyncio.get_running_loop()
+    transport = getattr(protocol, "transport", None)
+    if transport is None or isinstance(transport, _DelayedTransport):
+        return
+    outbound = DatagramDelayLine(profile, random.Random(rng.random()), reorder)
+    protocol.transport = _DelayedTransport(transport, outbound)  # type: ignore[attr-defined]
+    inbound = DatagramDelayLine(profile, random.Random(rng.random()), reorder)
+    received = protocol.datagram_received
+
+    def delayed(data: bytes, addr: Any) -> None:
+        when = inbound.delivery_ms(loop.time() * 1000)
+        if when is not None:
+            loop.call_at(when / 1000, received, data, addr)
+
+    protocol.datagram_received = delayed  # type: ignore[method-assign]
+
+
+def impair_peer(pc: Any, profile: str, seed: int = 0, reorder: bool = False) -> None:
+    """Impair every ICE socket of an aiortc peer connection (after its candidates are gathered).
+
+    In order by default: with datagrams reordered, aiortc's DTLS handshake with Chromium failed
+    now and then ("peer connection failed") on this machine; reordering is not measured yet.
+    """
+    rng = random.Random(seed)
+    transports = [t.sender.transport for t in pc.getTransceivers()]
+    if pc.sctp is not None:
+        transports.append(pc.sctp.transport)
+    seen: set[int] = set()
+    for dtls in transports:
+        connection = getattr(getattr(dtls, "transport", None), "_connection", None)
+        for protocol in getattr(connection, "_protocols", []):
+            if id(protocol) not in seen:
+                seen.add(id(protocol))
+                impair_datagrams(protocol, PROFILES[profile], rng, reorder)

@@ -9,6 +9,8 @@ sound), and playback underruns. Engines: scripted with think time 0 and 100 ms, 
 ``openai-fake``: the OpenAI Realtime engine through the real SDK against the service fake of
 the test tree (a source checkout only), which streams reply audio faster than real time with
 its transcript, as the cloud services do, so lips come from the transcript-aligned animator.
+Transports: the WebSocket, and WebRTC (``?transport=webrtc``) with the same profile applied to
+the server's UDP sockets (``--webrtc-netem``: delay, per-datagram jitter, loss; in order).
 """
 
 from __future__ import annotations
@@ -95,10 +97,14 @@ def cloud_fake(engine: str) -> Iterator[dict[str, str]]:
         yield {"OPENAI_API_KEY": KEY, "PRESENCE_OPENAI_BASE_URL": running.base_url}
 
 
-def run_page(url: str, wav: Path, turns: int, limit_s: float) -> dict[str, Any]:
+TRANSPORTS = ("websocket", "webrtc")
+
+
+def run_page(url: str, wav: Path, turns: int, limit_s: float, transport: str = "websocket") -> dict[str, Any]:
+    query = "&transport=webrtc" if transport == "webrtc" else ""
     with chromium(wav) as context:
         page = context.new_page()
-        page.goto(url + "?autostart=1&processing=0")  # audio starts from page code, not a gesture
+        page.goto(url + "?autostart=1&processing=0" + query)  # audio starts from page code, not a gesture
         deadline = time.monotonic() + limit_s
         done = "() => [...presence.turns.values()].filter(t => t.firstMouthPerfMs !== undefined).length"
         while time.monotonic() < deadline and page.evaluate(done) < turns:
@@ -111,7 +117,9 @@ def run_page(url: str, wav: Path, turns: int, limit_s: float) -> dict[str, Any]:
               turns: [...presence.turns.values()].map(t => ({
                 heard: t.firstHeardPerfMs, mouth: t.firstMouthPerfMs, scheduled: t.firstScheduledPerfMs,
                 responding: t.respondingPerfMs ?? null, server: t.server || null})),
-              underruns: presence.playback.status.underruns + presence.playback.jitter.stats.underruns,
+              underruns: presence.rtc ? null
+                : presence.playback.status.underruns + presence.playback.jitter.stats.underruns,
+              concealedMs: presence.rtc ? Math.round(presence.rtc.net.concealedMs ?? 0) : null,
               rtt: presence.state.rttMs ?? null,
             })"""
         )
@@ -139,11 +147,13 @@ def file_start_perf_ms(page: dict[str, Any], audio: np.ndarray) -> float:
     return float(sound_perf_ms - loud[0] / RATE * 1000)
 
 
-def measure(url: str, timit: Path, questions: list[str], gap_s: float, limit_s: float) -> dict[str, Any]:
+def measure(
+    url: str, timit: Path, questions: list[str], gap_s: float, limit_s: float, transport: str = "websocket"
+) -> dict[str, Any]:
     audio, marks = compose(timit, [(q, gap_s) for q in questions], lead_s=LEAD_S)
     with tempfile.TemporaryDirectory(prefix="presence-g2g-") as tmp:
         wav = write_wav(Path(tmp) / "questions.wav", audio)
-        page = run_page(url, wav, len(questions), limit_s)
+        page = run_page(url, wav, len(questions), limit_s, transport)
     file_start = file_start_perf_ms(page, audio)
     heard, mouth, offset = [], [], []
     waterfall: list[dict[str, float]] = []
@@ -165,6 +175,7 @@ def measure(url: str, timit: Path, questions: list[str], gap_s: float, limit_s: 
         "mouth_ms": mouth,
         "av_offset_ms": offset,
         "underruns": page["underruns"],
+        "concealed_ms": page["concealedMs"],
         "file_ahead_of_capture_ms": round(page["firstBlock"] - file_start, 1),
         "waterfall_ms": waterfall,
     }
@@ -202,7 +213,7 @@ def plot_waterfall(results: list[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [f"{r['engine']} / {r['network']}" for r in results if r["waterfall_ms"]]
+    labels = [f"{r['engine']} / {r['rule']} / {r['transport']} / {r['network']}" for r in results if r["waterfall_ms"]]
     medians = [
         [float(np.median([w[key] for w in r["waterfall_ms"]])) for key, _ in STAGES]
         for r in results
@@ -224,16 +235,17 @@ def plot_waterfall(results: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def command_flags(args: argparse.Namespace) -> str:
-    """The options of this run that differ from the defaults, for the reproduce line."""
-    flags = ""
-    for name, default in (("engines", ",".join(ENGINES)), ("profiles", "loopback,wifi,4g"), ("confirm_rules", "fixed")):
-        value = getattr(args, name)
-        if value != default:
-            flags += f" --{name.replace('_', '-')} {value}"
-    if args.questions != 20:
-        flags += f" --questions {args.questions}"
-    return flags
+def server_runs(transports: list[str], profiles: list[str]) -> Iterator[tuple[str, list[str], dict[str, str]]]:
+    """One server for every WebSocket profile (the TCP emulator is outside it); one per profile
+    for WebRTC, whose emulated network is inside the server (its UDP sockets)."""
+    for transport in transports:
+        if transport == "websocket":
+            yield transport, profiles, {}
+        elif transport == "webrtc":
+            for profile in profiles:
+                yield transport, [profile], {"PRESENCE_WEBRTC_NETEM": profile}
+        else:
+            raise SystemExit(f"unknown transport {transport!r}; choose from {', '.join(TRANSPORTS)}")
 
 
 def main(argv: list[str]) -> int:
@@ -242,6 +254,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--data", help="folder of TIMIT-style <speaker>/<utt>.wav + .phn")
     parser.add_argument("--engines", default=",".join(ENGINES), help="comma-separated, from: " + ", ".join(ENGINES))
     parser.add_argument("--profiles", default="loopback,wifi,4g", help="network profiles: " + ", ".join(PROFILES))
+    parser.add_argument("--transports", default=",".join(TRANSPORTS), help="comma-separated, from: websocket, webrtc")
     parser.add_argument("--questions", type=int, default=20, help="turns per row, from as many speakers as there are")
     parser.add_argument(
         "--confirm-rules",
@@ -255,28 +268,37 @@ def main(argv: list[str]) -> int:
     timit = data_dir(args.data)
     engines = ["scripted-think-0ms"] if args.quick else [e.strip() for e in args.engines.split(",")]
     profiles = ["loopback"] if args.quick else [p.strip() for p in args.profiles.split(",")]
+    transports = [t.strip() for t in args.transports.split(",")]
     questions = timit_utterances(timit)[: 2 if args.quick else args.questions]
     rules = [r.strip() for r in args.confirm_rules.split(",") if r.strip()]
     results: list[dict[str, Any]] = []
     for engine, rule in [(e, r) for e in engines for r in rules]:
         local = engine == "local"
-        with (
-            cloud_fake(engine) as env,
-            presence_server(*ENGINES[engine], "--confirm-rule", rule, env=env) as server_port,
-        ):
-            for profile in profiles:
-                with emulator_thread(profile, server_port) as port:
-                    found = measure(
-                        f"http://127.0.0.1:{port}/", timit, questions, gap_s=9.0 if local else 4.0, limit_s=120
+        for transport, profile_group, env in server_runs(transports, profiles):
+            with (
+                cloud_fake(engine) as fake_env,
+                presence_server(*ENGINES[engine], "--confirm-rule", rule, env={**env, **fake_env}) as server_port,
+            ):
+                for profile in profile_group:
+                    with emulator_thread(profile, server_port) as port:
+                        found = measure(
+                            f"http://127.0.0.1:{port}/",
+                            timit,
+                            questions,
+                            gap_s=9.0 if local else 4.0,
+                            limit_s=120,
+                            transport=transport,
+                        )
+                    row = {"engine": engine, "rule": rule, "transport": transport, "network": profile}
+                    results.append({**row, **found})
+                    print(
+                        engine,
+                        rule,
+                        transport,
+                        profile,
+                        {k: summary(v) for k, v in found.items() if isinstance(v, list) and k != "waterfall_ms"},
+                        flush=True,
                     )
-                results.append({"engine": engine, "rule": rule, "network": profile, **found})
-                print(
-                    engine,
-                    rule,
-                    profile,
-                    {k: summary(v) for k, v in found.items() if isinstance(v, list) and k != "waterfall_ms"},
-                    flush=True,
-                )
     rows = []
     for r in results:
         h, m, o = summary(r["heard_ms"], 0), summary(r["mouth_ms"], 0), summary(r["av_offset_ms"], 1)
@@ -284,6 +306,7 @@ def main(argv: list[str]) -> int:
             {
                 "engine": r["engine"],
                 "rule": r["rule"],
+                "transport": r["transport"],
                 "network": r["network"],
                 "turns": h["n"],
                 "heard p50": h["p50"],
@@ -294,7 +317,8 @@ def main(argv: list[str]) -> int:
                 "A/V p1": round(float(np.percentile(r["av_offset_ms"], 1)), 1) if r["av_offset_ms"] else None,
                 "A/V p50": o["p50"],
                 "A/V p99": o["p99"],
-                "underruns": r["underruns"],
+                "underruns": r["underruns"] if r["underruns"] is not None else "–",
+                "concealed ms": r["concealed_ms"] if r["concealed_ms"] is not None else "–",
             }
         )
     columns = [(k, k) for k in rows[0]] if rows else []
@@ -302,6 +326,7 @@ def main(argv: list[str]) -> int:
         {
             "engine": r["engine"],
             "rule": r["rule"],
+            "transport": r["transport"],
             "network": r["network"],
             **{key: summary([w[key] for w in r["waterfall_ms"]], 0)["p50"] for key, _ in STAGES},
         }
@@ -314,9 +339,8 @@ def main(argv: list[str]) -> int:
     markdown = "\n\n".join(
         [
             "# Glass to glass in headless Chromium",
-            f"Command: `presence bench g2g{' --quick' if args.quick else ''}{command_flags(args)}`. "
-            "Per turn, ms from the true end of speech in the fake microphone's WAV (TIMIT phone alignment) "
-            "to the first reply sample heard "
+            f"Command: `{' '.join(['presence bench g2g', *argv])}`. Per turn, ms from the true end of "
+            "speech in the fake microphone's WAV (TIMIT phone alignment) to the first reply sample heard "
             "(scheduled output time + output latency) and to the first open-mouth frame rendered; A/V = mouth − "
             "sound at the reply's onset (positive: mouth late; the goal is p1 ≥ −15 and p99 ≤ +45). "
             "The WAV is placed on the page clock by its first "
@@ -324,7 +348,12 @@ def main(argv: list[str]) -> int:
             "fixed = the default, confirmation after 800 ms of silence (about 0.9 s of every number), predictor "
             "= the end-of-turn predictor at its trained threshold with 800 ms as its fallback (see "
             "endpointing.md). Networks: loopback; wifi 20 ms RTT ± 5 ms; "
-            "4g 80 ms RTT ± 40 ms with 2 % of chunks stalled for a retransmission.",
+            "4g 80 ms RTT ± 40 ms with 2 % of chunks stalled for a retransmission. WebRTC rows: the page and "
+            "its signalling through the same TCP emulator, and the same profile on the server's UDP sockets "
+            "(half the RTT each way, jitter per datagram kept in order, 2 % of datagrams lost on 4g); "
+            "heard = when `getSynchronizationSources()` first reports the reply playing; underruns: the page's "
+            "playout underruns (WebSocket); concealed ms: NetEQ's audible concealment over the session "
+            "(`concealedSamples − silentConcealedSamples` from `getStats()`, WebRTC).",
             table(rows, columns),
             "## Where the time goes (median ms of each consecutive stage)",
             "; ".join(f"**{key}**: {description}" for key, description in STAGES) + ".",

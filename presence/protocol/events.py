@@ -37,6 +37,23 @@ class InterruptBody(TypedDict):
     turn_id: int
     cut_at: int
     reason: NotRequired[Literal["retracted", "yield"]]  # absent: the user barged in
+    sent_until: NotRequired[int]  # WebRTC: where what the server had sent of the reply ends
+
+
+class RtpClockBody(TypedDict):
+    """WebRTC only: RTP timestamp − ``origin`` (mod 2³²) is the output-timeline sample."""
+
+    type: Literal["rtp_clock"]
+    origin: int
+    rate: int
+
+
+class CloseBody(TypedDict):
+    """WebRTC only: the session ends with the WebSocket's close code and reason."""
+
+    type: Literal["close"]
+    code: int
+    reason: str
 
 
 class GestureBody(TypedDict):
@@ -116,7 +133,15 @@ class ClientMetricsBody(TypedDict):
 
 
 ServerEvent: TypeAlias = (
-    TurnBody | TranscriptBody | InterruptBody | GestureBody | ExpressionBody | MetricsBody | ErrorBody
+    TurnBody
+    | TranscriptBody
+    | InterruptBody
+    | RtpClockBody
+    | CloseBody
+    | GestureBody
+    | ExpressionBody
+    | MetricsBody
+    | ErrorBody
 )
 ClientEvent: TypeAlias = PlaybackBody | ClientMetricsBody
 
@@ -125,6 +150,8 @@ SERVER_EVENTS: dict[str, type[Any]] = {
     "turn": TurnBody,
     "transcript": TranscriptBody,
     "interrupt": InterruptBody,
+    "rtp_clock": RtpClockBody,
+    "close": CloseBody,
     "gesture": GestureBody,
     "expression": ExpressionBody,
     "metrics": MetricsBody,

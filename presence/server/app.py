@@ -174,6 +174,7 @@ class Hub:
         self.metrics = Metrics()
         self.transports: set[Transport] = set()
         self.draining = False  # set once, on SIGTERM: unready, and no new sessions
+        self.peers: set[Any] = set()  # WebRtcPeer (presence.server.webrtc, imported only when used)
         self.caps = server_capabilities(settings)
         self.transport_config = TransportConfig(
             send_queue_frames=settings.send_queue_frames, idle_timeout_s=settings.idle_timeout_s
@@ -265,7 +266,7 @@ class Hub:
             self.make_session,
             self.metrics,
             self.transport_config,
-            admit=self._admit,
+            admit=self.admit,
         )
         self.transports.add(transport)
         try:
@@ -274,9 +275,18 @@ class Hub:
             self.transports.discard(transport)
             self.admission.disconnect(client, had_session=transport.session is not None)
 
-    def _admit(self) -> str | None:
+    def admit(self) -> str | None:
         """A hello arrived: refused (1013) while draining, else as the admission limits say."""
         return DRAINING_REFUSAL if self.draining else self.admission.hello()
+
+    async def serve_webrtc(self, request: Request) -> Response:
+        """WebRTC signalling (docs/protocol.md): the WebSocket's checks, then offer → answer."""
+        try:  # aiortc is imported only when a client asks for WebRTC
+            from presence.server.webrtc_signalling import serve_offer
+        except ImportError:
+            reason = "this server has no WebRTC: install presence[webrtc] (aiortc)"
+            return JSONResponse({"code": int(CloseCode.INTERNAL_ERROR), "reason": reason}, status_code=501)
+        return await serve_offer(self, request)
 
     async def _refuse(self, websocket: WebSocket, code: int, reason: str, why: str) -> None:
         """Accept only to say no with a documented close code and a reason the page can show."""
@@ -294,10 +304,10 @@ class Hub:
         self.draining = True
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
-        log.info("draining %d session(s), for at most %.1f s", len(self.transports), timeout_s)
-        while self.transports and not should_stop():
+        log.info("draining %d session(s), for at most %.1f s", len(self.transports) + len(self.peers), timeout_s)
+        while (self.transports or self.peers) and not should_stop():
             now = loop.time()
-            for transport in list(self.transports):
+            for transport in [*self.transports, *self.peers]:
                 state = turn_state(transport.session) if transport.session is not None else None
                 if close_now(state, now, deadline):
                     transport.request_close(CloseCode.GOING_AWAY, RECONNECT_REASON)
@@ -305,7 +315,7 @@ class Hub:
 
     async def going_away(self, timeout_s: float = 2.0) -> None:
         """Graceful shutdown: close every session with 1001 and wait briefly for them."""
-        transports = list(self.transports)
+        transports = [*self.transports, *self.peers]
         for transport in transports:
             transport.request_close(CloseCode.GOING_AWAY, "server is shutting down")
         if not transports:
@@ -386,6 +396,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         Route("/metrics", metrics),
         Route("/v1/token", token),
         WebSocketRoute("/v1/session", hub.serve_websocket),
+        Route("/v1/webrtc", hub.serve_webrtc, methods=["POST"]),
         Mount("/", web_files(), name="web"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)

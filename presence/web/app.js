@@ -8,6 +8,7 @@
 // ?glb=URL (a GLB head to render with three.js; by default the server's /avatar.glb if it has
 // one, else the built-in 3D head head.glb where WebGL works, else the 2D face), ?avatar=2d (the
 // 2D face instead of the built-in 3D head; an operator's GLB still wins).
+// ?transport=webrtc (Opus over RTP and data channels, webrtc.js).
 
 import { AnimationTrack } from "./animation.js";
 import { Avatar } from "./avatar.js";
@@ -200,7 +201,8 @@ function refreshTurn(t) {
 
 function frame() {
   const now = performance.now();
-  const ts = playback.running ? playback.heardTimeline(now) : null;
+  const out = rtc ?? playback; // whichever clock plays the reply
+  const ts = out.running ? out.heardTimeline(now) : null;
   const weights = ts === null ? null : animation.sample(ts);
   const pose = poseFromWeights(state.weightSet.name, state.weightSet.names, weights);
   const face = expressions.weightsAt(now, timelinePerf);
@@ -224,6 +226,7 @@ function frame() {
 
 let lastPlaybackReport = null;
 function tick() {
+  if (rtc) return hud.showStats(rtc.hudStats(state.micState)); // it reports playback itself
   const now = performance.now();
   const heard = playback.running ? playback.heardTimeline(now) : null;
   if (heard !== null && heard !== lastPlaybackReport) {
@@ -281,11 +284,25 @@ state.avatarKind = "2d";
 const avatarReady = chooseAvatar();
 
 let capture = null;
+let rtc = null; // the WebRTC session with ?transport=webrtc (then `connection` stays unused)
+
+async function startWebRtc() {
+  const { WebRtcSession } = await import("./webrtc.js");
+  // Capture sends nothing here (RTP carries the microphone): it is the page's VAD and clock.
+  capture = new Capture({ processing: params.get("processing") !== "0", send: () => {} });
+  await capture.start("pcm_s16le");
+  state.capture = capture;
+  state.transport = "webrtc";
+  rtc = new WebRtcSession({ hello: connection.hello, handlers: connection.h, stream: capture.stream, onFirstAudio: playback.onFirstAudio });
+  await rtc.connect();
+  state.micState = "on (webrtc opus)";
+}
 
 async function start() {
   document.getElementById("start").disabled = true;
   try {
     await avatarReady;
+    if (params.get("transport") === "webrtc") return await startWebRtc();
     const pcmOnly = params.get("codec") === "pcm";
     const opusOut = !pcmOnly && (await opusOutputSupported());
     connection.hello.audio_out = opusOut ? [OPUS_OUT, PCM_OUT] : [PCM_OUT];
@@ -329,4 +346,5 @@ window.presence = {
   state, turns, frames, expressions, playback, opusReplies, animation, connection, start, avatarReady,
   get avatar() { return avatar; },
   get capture() { return capture; },
+  get rtc() { return rtc; },
 };

@@ -39,7 +39,21 @@ export class Hud {
 
   showStats(values) {
     const f = (v, unit = " ms") => (v === null || v === undefined || Number.isNaN(v) ? "–" : `${Math.round(v)}${unit}`);
+    if (values.transport === "webrtc") {
+      const pct = (v) => (typeof v === "number" ? `${v.toFixed(1)} %` : "–");
+      this.stats.textContent = [
+        "transport WebRTC",
+        `RTT ${f(values.rttMs)}`,
+        `jitter ${f(values.jitterMs)}`,
+        `loss ${pct(values.lossPct)}`,
+        `concealed ${pct(values.concealedPct)}`,
+        `buffer ${f(values.bufferMs)}`,
+        `mic ${values.micState}`,
+      ].join(" · ");
+      return;
+    }
     this.stats.textContent = [
+      "transport WebSocket",
       `RTT ${f(values.rttMs)}`,
       `jitter ${f(values.jitterMs)}`,
       `buffer ${f(values.depthMs)} (target ${f(values.targetMs)})`,

@@ -24,10 +24,12 @@ def test_g2g_suite_measures_every_question_through_the_browser(tmp_path: Path) -
         env={**os.environ, "PRESENCE_DATA_DIR": str(DATA_DIR)},
     )
     assert done.returncode == 0, done.stderr
-    (result,) = json.loads(out.read_text())["results"]
-    assert result["network"] == "loopback"
-    assert len(result["heard_ms"]) == 2 and len(result["mouth_ms"]) == 2
-    assert all(value > 0 for value in result["heard_ms"]), "replies are heard after the question ends"
+    results = json.loads(out.read_text())["results"]
+    assert [r["transport"] for r in results] == ["websocket", "webrtc"], "both transports in one run"
+    for result in results:
+        assert result["network"] == "loopback"
+        assert len(result["heard_ms"]) == 2 and len(result["mouth_ms"]) == 2, result["transport"]
+        assert all(value > 0 for value in result["heard_ms"]), "replies are heard after the question ends"
 
 
 def test_the_cloud_engine_row_points_the_server_at_a_running_service_fake() -> None:

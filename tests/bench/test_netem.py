@@ -48,3 +48,61 @@ async def test_a_session_works_through_the_bad_4g_profile(server_factory: Server
         await client.wait_for_event(lambda b: b.get("type") == "metrics", 10)
         assert client.received.audio
         await client.close()
+
+
+# ---------------------------------------------------------------- UDP (WebRTC)
+
+
+def test_datagrams_are_lost_and_reordered_but_never_held_back() -> None:
+    from presence.bench._netem import DatagramDelayLine
+
+    line = DatagramDelayLine(PROFILES["4g"], random.Random(3))
+    sent = [t * 20.0 for t in range(2000)]  # 20 ms RTP packets
+    delivered = [(t, line.delivery_ms(t)) for t in sent]
+    kept = [(t, d) for t, d in delivered if d is not None]
+    assert 0.01 < line.lost / len(sent) < 0.03, "2 % lost, dropped rather than stalled"
+    delays = [d - t for t, d in kept]
+    assert min(delays) >= 0 and max(delays) <= 80 + 1e-9, "one way: 40 ms ± 40 ms, nothing waits for a loss"
+    order = [d for _, d in kept]
+    assert line.reordered > 100 and any(b < a for a, b in itertools.pairwise(order)), "jitter reorders"
+    assert DatagramDelayLine(Profile("x", rtt_ms=40), random.Random(1)).delivery_ms(5) == 25
+
+
+async def test_an_impaired_udp_socket_delays_both_directions_by_half_the_rtt() -> None:
+    from presence.bench._netem import impair_datagrams
+
+    loop = asyncio.get_running_loop()
+    arrivals: asyncio.Queue[tuple[bytes, float]] = asyncio.Queue()
+
+    class Echo(asyncio.DatagramProtocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport = transport
+
+        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+            self.transport.sendto(data, addr)  # type: ignore[attr-defined]
+
+    class Sink(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+            arrivals.put_nowait((data, loop.time()))
+
+    echo_transport, echo = await loop.create_datagram_endpoint(Echo, local_addr=("127.0.0.1", 0))
+    sink_transport, _ = await loop.create_datagram_endpoint(Sink, local_addr=("127.0.0.1", 0))
+    try:
+        impair_datagrams(echo, Profile("x", rtt_ms=60), random.Random(0))
+        sent_at = loop.time()
+        sink_transport.sendto(b"ping", echo_transport.get_extra_info("sockname"))
+        data, at = await asyncio.wait_for(arrivals.get(), 5)
+        assert data == b"ping"
+        assert at - sent_at >= 0.06 - 0.002, "30 ms in, 30 ms out"
+    finally:
+        echo_transport.close()
+        sink_transport.close()
+
+
+def test_an_in_order_datagram_path_still_loses_but_never_reorders() -> None:
+    from presence.bench._netem import DatagramDelayLine
+
+    line = DatagramDelayLine(PROFILES["4g"], random.Random(3), reorder=False)
+    kept = [d for d in (line.delivery_ms(t * 20.0) for t in range(2000)) if d is not None]
+    assert line.lost > 0 and line.reordered == 0
+    assert all(b >= a for a, b in itertools.pairwise(kept))
