@@ -239,3 +239,14 @@ async def test_the_last_clause_of_a_reply_is_spoken_even_without_final_punctuati
     audio = [o for o in outputs if isinstance(o, AudioChunk)]
     assert agent and agent[-1].text != FALLBACK_REPLY
     assert sum(len(c.samples) for c in audio) > 2205, "the flushed clause was spoken"
+
+
+async def test_a_recogniser_failure_reaches_the_user_as_an_error_not_as_silence(engine: LocalEngine) -> None:
+    session = await engine.open_session(SessionOptions("t"))
+    engine.asr.stop()  # the shared model is gone (unloaded): every decode now fails
+    outputs = await ask(session, 1, "Hello there", speculate=False)
+    await session.close()
+    errors = [o for o in outputs if isinstance(o, EngineError)]
+    assert errors and errors[0].code == "asr_failed" and errors[0].turn_id == 1
+    assert isinstance(outputs[-1], ReplyEnd) and outputs[-1].reason == "error"
+    assert not any(isinstance(o, AudioChunk) for o in outputs)

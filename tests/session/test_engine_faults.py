@@ -101,3 +101,30 @@ async def test_a_fatal_engine_failure_closes_only_that_session_with_1011_after_t
         other = PresenceClient(srv.url)
         await other.connect()
         await other.close()
+
+
+class DyingUncleanSession(DyingSession):
+    """A fatal failure, and then closing the engine session fails as well."""
+
+    async def close(self) -> None:
+        await super().close()
+        raise RuntimeError("the model process could not be reaped")
+
+
+class DyingUncleanEngine(ScriptedEngine):
+    async def open_session(self, options: SessionOptions) -> ScriptedSession:
+        return DyingUncleanSession(self.script, self.clock, self.sessions)
+
+
+async def test_a_session_whose_close_fails_still_sends_its_close_frame_and_is_released(
+    server_factory: ServerFactory,
+) -> None:
+    async with server_factory(engine=DyingUncleanEngine(Script(reply_ms=200))) as srv:
+        client = PresenceClient(srv.url)
+        await client.connect()
+        await speak(client, np.concatenate([speech_like(0.5), silence(0.8)]))
+        assert await client.wait_closed() == 1011, "the close frame went out although close() raised"
+        assert "model process exited" in client.close_reason
+        other = PresenceClient(srv.url)  # the server and its admission are unaffected
+        await other.connect()
+        await other.close()
