@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import types
 import typing
@@ -86,7 +87,19 @@ def serve(settings: Settings) -> int:
     guard_server_logs()  # after uvicorn_config: uvicorn's log handlers exist from there on
     server = Server(config, app.state.hub, settings.drain_timeout_s)
     print(f"presence: engine '{settings.engine}' — open {url} and allow the microphone", flush=True)
-    server.run()
+    profile_out = os.environ.get("PRESENCE_PROFILE_OUT")  # `bench scale --profile`: where the time goes
+    if not profile_out:
+        server.run()
+        return 0
+    import cProfile
+
+    profiler = cProfile.Profile()  # the event loop's thread: every session's work runs there
+    profiler.enable()
+    try:
+        server.run()
+    finally:
+        profiler.disable()
+        profiler.dump_stats(profile_out)
     return 0
 
 

@@ -202,6 +202,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--turns", type=int, default=2, help="turns per session")
     parser.add_argument("--client-procs", type=int, default=2, help="client processes sharing the sessions")
     parser.add_argument("--no-nginx", action="store_true", help="connect to the server directly")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        help="after the rows, N sessions against one worker under cProfile: where its time goes (0: off)",
+    )
     parser.add_argument("--json")
     parser.add_argument("--md", default="docs/benchmarks/scale.md")
     args = parser.parse_args(argv)
@@ -285,6 +291,7 @@ def main(argv: list[str]) -> int:
         f"presence bench scale{' --quick' if args.quick else ''} --sessions {','.join(map(str, levels))} "
         f"--workers {','.join(map(str, worker_counts))} --turns {turns} --client-procs {args.client_procs}"
         + (" --no-nginx" if args.no_nginx else "")
+        + (f" --profile {args.profile}" if args.profile else "")
     )
     where = (
         f"Clients run in {args.client_procs} separate processes, pinned to cores the server does not use "
@@ -307,6 +314,10 @@ def main(argv: list[str]) -> int:
             + ".",
         ]
     )
+    profile: list[dict[str, Any]] = []
+    if args.profile and not args.quick:
+        profile = _profile(flags, args.profile, turns, args.client_procs)
+        markdown += "\n\n" + _profile_markdown(profile, args.profile, turns)
     cores = len(os.sched_getaffinity(0))
     busiest = max((r["load_average_1min"] for r in rows), default=0.0)
     if busiest > cores:
@@ -317,12 +328,51 @@ def main(argv: list[str]) -> int:
             "and 2 workers under the same contention; they are not presence's ceiling on an idle machine."
         )
     write_results(
-        {"suite": "scale", "levels": rows, "largest_ok": largest, "nginx": not args.no_nginx},
+        {"suite": "scale", "levels": rows, "largest_ok": largest, "nginx": not args.no_nginx, "profile": profile},
         markdown,
         args.json,
         Path(args.md) if args.md and not args.quick else None,
     )
     return 0
+
+
+def _profile(flags: tuple[str, ...], sessions: int, turns: int, procs: int) -> list[dict[str, Any]]:
+    """``sessions`` sessions against one worker (directly, no nginx) run under cProfile; the
+    functions with the most own time, as shares of everything the event loop's thread did."""
+    import pstats
+    import tempfile
+
+    out = Path(tempfile.mkstemp(prefix="presence-profile-", suffix=".prof")[1])
+    try:
+        with presence_process(*flags, env={"PRESENCE_PROFILE_OUT": str(out)}) as server:
+            _run_level(f"ws://127.0.0.1:{server.port}/v1/session", sessions, turns, server.pid, procs, None)
+        stats = pstats.Stats(str(out))
+    finally:
+        out.unlink(missing_ok=True)
+    entries = stats.stats  # type: ignore[attr-defined]  # {(file, line, name): (cc, nc, tt, ct, callers)}
+    total = sum(tt for _, _, tt, _, _ in entries.values()) or 1.0
+    top = sorted(entries.items(), key=lambda item: item[1][2], reverse=True)[:15]
+    return [
+        {
+            "function": f"{Path(file).name}:{line} {name}" if line else name,
+            "own %": round(100 * tt / total, 1),
+            "with callees %": round(100 * ct / total, 1),
+            "calls": nc,
+        }
+        for (file, line, name), (_, nc, tt, ct, _) in top
+    ]
+
+
+def _profile_markdown(profile: list[dict[str, Any]], sessions: int, turns: int) -> str:
+    return "\n\n".join(
+        [
+            f"## Where one worker's time goes ({sessions} sessions, {turns} turns each, cProfile)",
+            "One worker, connected to directly, under cProfile (which slows it, so these rows are not "
+            "in the table above): the 15 functions with the most own time, as % of all the time its "
+            "event loop's thread spent in Python and in the C functions it called.",
+            table(profile, [(k, k) for k in profile[0]]) if profile else "(no profile)",
+        ]
+    )
 
 
 def _server_pid(port: int) -> int:

@@ -22,7 +22,11 @@ def test_engine_suite_compares_the_recognisers_and_reports_every_stage(tmp_path:
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(out.read_text())
-    assert [row["asr"] for row in report["asr"]] == ["pocketsphinx", "whisper-tiny.en"]
+    assert [row["asr"] for row in report["asr"]] == [
+        "pocketsphinx",
+        "whisper-tiny.en (beam 5, default)",
+        "whisper-tiny.en (greedy)",
+    ]
     for row in report["asr"]:
         assert row["utterances"] == 6 and 0 <= row["wer_pct"] <= 100
         assert row["final_after_pause_ms"]["n"] == 6 and row["cpu_ms_per_audio_s"] > 0
