@@ -100,7 +100,13 @@ def test_a_barge_in_over_webrtc_silences_the_reply_at_once(tmp_path: Path, timit
         )
         barge_in = "e => e.type === 'interrupt' && e.reason !== 'retracted'"  # not a dropped speculation
         wait_for(page, f"() => presence.state.events.some({barge_in})", 25, "a barge-in")
-        time.sleep(0.6)
+        wait_for(  # the loudness log reaches well past the cut
+            page,
+            f"() => {{ const cut = presence.state.events.filter({barge_in}).pop();"
+            " return presence.rtc.loudness.some(x => x.perfMs > cut.receivedAtMs + 560); }",
+            5,
+            "the track's loudness after the cut",
+        )
         # The barge-in is a question too: its reply is heard, unmuted.
         wait_for(page, "() => presence.rtc.audio.muted === false && presence.rtc.cut === null", 15, "the next reply")
         data = page.evaluate(
@@ -115,9 +121,10 @@ def test_a_barge_in_over_webrtc_silences_the_reply_at_once(tmp_path: Path, timit
     interrupt = next((e for e in barge_ins if loud_before(e)), None)
     assert interrupt is not None, f"no barge-in while the reply played: {barge_ins}"
     at = interrupt["receivedAtMs"]
-    # Muted at once; unmuted again once what NetEQ held has played out (silence follows).
+    # Muted at once; unmuted again as soon as what NetEQ held of the cut reply has played out,
+    # which may be within a few ms when it held little (so only the first sample must be muted).
     muted = [m for t, m in data["muted"] if at < t < at + 30]
-    assert muted and all(muted), "the page stopped playback as the interrupt arrived"
+    assert muted and muted[0], "the page stopped playback as the interrupt arrived"
     before = [x["rms"] for x in data["loudness"] if at - 500 < x["perfMs"] < at]
     after = [x["rms"] for x in data["loudness"] if at + 250 < x["perfMs"] < at + 550]
     assert max(before) > LOUD, "the reply was playing when the user barged in"
