@@ -151,6 +151,7 @@ def measure(
     url: str, timit: Path, questions: list[str], gap_s: float, limit_s: float, transport: str = "websocket"
 ) -> dict[str, Any]:
     audio, marks = compose(timit, [(q, gap_s) for q in questions], lead_s=LEAD_S)
+    limit_s = max(limit_s, len(audio) / RATE + 30)  # the whole WAV plays: every question gets its turn
     with tempfile.TemporaryDirectory(prefix="presence-g2g-") as tmp:
         wav = write_wav(Path(tmp) / "questions.wav", audio)
         page = run_page(url, wav, len(questions), limit_s, transport)
