@@ -92,7 +92,11 @@ def serve(settings: Settings) -> int:
         server.run()
         return 0
     import cProfile
+    import signal
 
+    # uvicorn re-raises the SIGTERM it handled once the server is down: make that an exit
+    # this function sees, so the profile is written.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     profiler = cProfile.Profile()  # the event loop's thread: every session's work runs there
     profiler.enable()
     try:

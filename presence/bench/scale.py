@@ -369,7 +369,9 @@ def _profile_markdown(profile: list[dict[str, Any]], sessions: int, turns: int) 
             f"## Where one worker's time goes ({sessions} sessions, {turns} turns each, cProfile)",
             "One worker, connected to directly, under cProfile (which slows it, so these rows are not "
             "in the table above): the 15 functions with the most own time, as % of all the time its "
-            "event loop's thread spent in Python and in the C functions it called.",
+            "event loop's thread spent in Python and in the C functions it called. cProfile charges a "
+            "coroutine (e.g. the transport's `run`) with time across its awaits, so read those rows as the "
+            "loop waiting, not as work.",
             table(profile, [(k, k) for k in profile[0]]) if profile else "(no profile)",
         ]
     )
