@@ -412,9 +412,8 @@ class SessionCore:
         stream = reply.stream
         heard = heard_engine = 0
         if stream is not None:
-            cut_at = min(max(self._heard_position(now), stream.start_sample), stream.end_sample)
+            cut_at = self._cut_where_heard(stream, now)
             heard = cut_at - stream.start_sample
-            self.timeline.cut(cut_at)
             stream.cut()
             engine_rate = stream.source_rate or self.config.output_sample_rate
             heard_engine = heard * engine_rate // self.config.output_sample_rate
@@ -444,8 +443,7 @@ class SessionCore:
         if not stream.sent_audio_frames:
             return []
         # Already on its way: tell the client to drop it from where it is being heard.
-        cut_at = min(max(self._heard_position(now), stream.start_sample), stream.end_sample)
-        self.timeline.cut(cut_at)
+        cut_at = self._cut_where_heard(stream, now)
         return [self._event(InterruptBody(type="interrupt", turn_id=turn_id, cut_at=cut_at, reason="retracted"))]
 
     def _reply_timed_out(self, now: float) -> list[Action]:
@@ -628,6 +626,12 @@ class SessionCore:
         self.finished_records.append(record)
         del self.finished_records[:-100]
         return [self._event(cast(MetricsBody, record.to_json())), PublishTurn(record)]
+
+    def _cut_where_heard(self, stream: ReplyStream, now: float) -> int:
+        """Cut the timeline where the user hears this reply now (within the reply); returns it."""
+        cut_at = min(max(self._heard_position(now), stream.start_sample), stream.end_sample)
+        self.timeline.cut(cut_at)
+        return cut_at
 
     def _heard_position(self, now: float) -> int:
         """Timeline sample the user hears now: the client's report, advanced by elapsed time,

@@ -127,15 +127,21 @@ class Session:
         """Ticks every ``tick_ms`` or at the core's next deadline, whichever is first; sends
         released outputs, yielding after each audio chunk so the transport writes it at once."""
         tick_s = self.config.tick_ms / 1000
+        next_tick = self.clock()
         while True:
             now = self.clock()
             deadline = self.core.next_deadline(now)
-            wait_s = tick_s if deadline is None else min(tick_s, max(0.0, deadline - now))
+            wait_s = min(next_tick, deadline if deadline is not None else next_tick) - now
             if wait_s > 0:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), wait_s)
-            await self._run(self.core.on_tick(self.clock()))
+            now = self.clock()
+            # A wake (a frame in, an output ready) needs only take_ready; the tick's work (silence
+            # fill, look-ahead animation, timeouts) runs at its cadence or when a deadline is due.
+            if now >= next_tick or (deadline is not None and now >= deadline):
+                next_tick = now + tick_s
+                await self._run(self.core.on_tick(now))
             while actions := self.core.take_ready(self.clock()):
                 await self._run(actions)
                 await asyncio.sleep(0)
